@@ -1,0 +1,224 @@
+// Package api is Keyway's HTTP surface: one http.Handler that speaks the
+// WorkOS API (JSON shapes, errors, pagination, API keys, idempotency keys)
+// and serves both net/http and API Gateway.
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/keywayhq/keyway/app"
+	"github.com/keywayhq/keyway/events"
+)
+
+// MaxBodyBytes limits JSON request bodies (security.md: 1 MiB).
+const MaxBodyBytes = 1 << 20
+
+// Server routes requests to the app.
+type Server struct {
+	app *app.App
+	log *slog.Logger
+	ids *events.IDs
+	mux *http.ServeMux
+}
+
+// New returns the API as one http.Handler.
+func New(a *app.App, log *slog.Logger, now func() time.Time) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	s := &Server{app: a, log: log, ids: events.NewIDs(now), mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.handle("POST /user_management/users", s.createUser)
+	s.handle("GET /user_management/users", s.listUsers)
+	s.handle("GET /user_management/users/{id}", s.getUser)
+	s.handle("GET /user_management/users/external_id/{external_id}", s.getUserByExternalID)
+	s.handle("PUT /user_management/users/{id}", s.updateUser)
+	s.handle("DELETE /user_management/users/{id}", s.deleteUser)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"code": "route_not_found", "message": "No route for " + r.Method + " " + r.URL.Path + "."})
+	})
+}
+
+// ServeHTTP adds a request id, recovers panics and logs every request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	reqID := "req_" + s.ids.ULID()
+	w.Header().Set("X-Request-ID", reqID)
+	rec := &statusWriter{ResponseWriter: w}
+	log := s.log.With("request_id", reqID)
+	defer func() {
+		if v := recover(); v != nil {
+			log.Error("panic", "panic", v, "method", r.Method, "path", r.URL.Path)
+			if rec.status == 0 {
+				writeJSON(rec, http.StatusInternalServerError, map[string]string{"code": "internal_error", "message": "Internal server error.", "request_id": reqID})
+			}
+		}
+		log.Info("request", "method", r.Method, "route", r.Pattern, "path", r.URL.Path, "status", rec.status,
+			"duration_ms", float64(time.Since(start).Microseconds())/1000)
+	}()
+	ctx := context.WithValue(r.Context(), ctxKey{}, &call{requestID: reqID, log: log})
+	s.mux.ServeHTTP(rec, r.WithContext(ctx))
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+type ctxKey struct{}
+
+// call is what the middleware learned about one request.
+type call struct {
+	requestID   string
+	log         *slog.Logger
+	principal   app.Principal
+	body        []byte
+	idemKey     string
+	fingerprint string
+}
+
+// meta is the app.Meta of this call, without idempotency.
+func (c *call) meta() app.Meta {
+	return app.Meta{Env: c.principal.EnvironmentID, Actor: c.principal.KeyID, RequestID: c.requestID}
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request, c *call)
+
+// handle registers an API-key route: it authenticates, reads the body and
+// answers replays of an Idempotency-Key before the handler runs.
+func (s *Server) handle(pattern string, h handlerFunc) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		c := r.Context().Value(ctxKey{}).(*call)
+		p, err := s.app.Authenticate(r.Context(), bearer(r))
+		if err != nil {
+			s.writeError(w, c, err)
+			return
+		}
+		c.principal = p
+		c.log = c.log.With("environment", p.EnvironmentID)
+		if r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch {
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+			if err != nil {
+				var tooBig *http.MaxBytesError
+				if errors.As(err, &tooBig) {
+					writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"code": "request_too_large", "message": "The request body is larger than 1 MiB."})
+					return
+				}
+				writeJSON(w, http.StatusBadRequest, map[string]string{"code": "invalid_request", "message": "The request body could not be read."})
+				return
+			}
+			c.body = body
+		}
+		if r.Method == http.MethodPost {
+			if key := r.Header.Get("Idempotency-Key"); key != "" {
+				if len(key) > 255 {
+					writeJSON(w, http.StatusBadRequest, map[string]string{"code": "invalid_idempotency_key", "message": "Idempotency-Key must be at most 255 characters."})
+					return
+				}
+				c.idemKey, c.fingerprint = key, fingerprint(r, c.body)
+				if s.replay(w, r, c) {
+					return
+				}
+			}
+		}
+		h(w, r, c)
+	})
+}
+
+// replay answers a request whose Idempotency-Key was seen before.
+func (s *Server) replay(w http.ResponseWriter, r *http.Request, c *call) bool {
+	rec, err := s.app.Replay(r.Context(), c.principal.EnvironmentID, c.idemKey)
+	if errors.Is(err, events.ErrNotFound) {
+		return false
+	}
+	if err != nil {
+		s.writeError(w, c, err)
+		return true
+	}
+	if rec.Fingerprint != c.fingerprint {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"code": "idempotency_key_reused",
+			"message": "This Idempotency-Key was already used with a different request."})
+		return true
+	}
+	w.Header().Set("Idempotent-Replayed", "true")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(rec.Status)
+	_, _ = w.Write(rec.Body)
+	return true
+}
+
+// mutate runs a write whose response is remembered under the call's
+// Idempotency-Key, in the same append as its events.
+func (s *Server) mutate(w http.ResponseWriter, r *http.Request, c *call, status int, run func(app.Meta) (any, error), render func(any) any) {
+	m := c.meta()
+	encode := func(result any) (int, []byte, error) {
+		b, err := jsonBody(render(result))
+		return status, b, err
+	}
+	if c.idemKey != "" {
+		m.Idempotency = &app.Idempotency{Key: c.idemKey, Fingerprint: c.fingerprint, Render: encode}
+	}
+	result, err := run(m)
+	if errors.Is(err, app.ErrIdempotencyKeyUsed) && s.replay(w, r, c) {
+		return
+	}
+	if err != nil {
+		s.writeError(w, c, err)
+		return
+	}
+	code, body, err := encode(result)
+	if err != nil {
+		s.writeError(w, c, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(body)
+}
+
+func fingerprint(r *http.Request, body []byte) string {
+	h := sha256.New()
+	io.WriteString(h, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery+"\n")
+	h.Write(body)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func bearer(r *http.Request) string {
+	v := r.Header.Get("Authorization")
+	if scheme, token, ok := strings.Cut(v, " "); ok && strings.EqualFold(scheme, "Bearer") {
+		return strings.TrimSpace(token)
+	}
+	return ""
+}
