@@ -54,7 +54,9 @@ func InvalidField(field, code, format string, args ...any) *Error {
 }
 
 // NotFoundf is the 404 error for a missing resource.
-func NotFoundf(code, format string, args ...any) *Error { return Errorf(NotFound, code, format, args...) }
+func NotFoundf(code, format string, args ...any) *Error {
+	return Errorf(NotFound, code, format, args...)
+}
 
 // As returns the *Error in err's chain, if any.
 func As(err error) (*Error, bool) {

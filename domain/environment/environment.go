@@ -56,7 +56,9 @@ type State struct {
 
 // Events.
 type (
-	Created     struct{ Environment Environment `json:"environment"` }
+	Created struct {
+		Environment Environment `json:"environment"`
+	}
 	APIKeyAdded struct {
 		EnvironmentID string `json:"environment_id"`
 		Key           APIKey `json:"key"`

@@ -41,9 +41,15 @@ type State struct {
 // Events. Created, Updated and Deleted carry the whole user, as WorkOS
 // events do; PasswordSet is internal and never leaves Keyway.
 type (
-	Created     struct{ User User `json:"user"` }
-	Updated     struct{ User User `json:"user"` }
-	Deleted     struct{ User User `json:"user"` }
+	Created struct {
+		User User `json:"user"`
+	}
+	Updated struct {
+		User User `json:"user"`
+	}
+	Deleted struct {
+		User User `json:"user"`
+	}
 	PasswordSet struct {
 		Hash password.Hash `json:"hash"`
 		At   time.Time     `json:"at"`
@@ -114,7 +120,9 @@ type Update struct {
 type Delete struct{ At time.Time }
 
 // ErrNotFound is the WorkOS 404 for a user.
-func ErrNotFound(id string) error { return domain.NotFoundf("entity_not_found", "User not found: '%s'.", id) }
+func ErrNotFound(id string) error {
+	return domain.NotFoundf("entity_not_found", "User not found: '%s'.", id)
+}
 
 // Decide returns the events a command produces, or a domain error.
 func Decide(s State, cmd any) ([]events.Event, error) {

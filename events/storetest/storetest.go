@@ -521,8 +521,8 @@ func testFeed(t *testing.T, h *harness) {
 
 func testIsolation(t *testing.T, h *harness) {
 	h.mustAppend(events.Append{Environment: h.env, Streams: []events.StreamAppend{h.streamAppend(h.env, "user#x", 0, 1)},
-		Claims: []events.Claim{{Kind: "email", Value: "x@example.com", Owner: "user#x"}},
-		Puts:   []events.Item{item("user", "x", `{}`, map[events.Index]events.IndexKey{events.Index1: {Partition: "users", Sort: "x"}})},
+		Claims:      []events.Claim{{Kind: "email", Value: "x@example.com", Owner: "user#x"}},
+		Puts:        []events.Item{item("user", "x", `{}`, map[events.Index]events.IndexKey{events.Index1: {Partition: "users", Sort: "x"}})},
 		Idempotency: &events.IdempotencyRecord{Key: "iso", Fingerprint: "f", Status: 201}})
 	if got := len(h.load(h.other, "user#x")); got != 0 {
 		t.Fatalf("other environment sees %d events", got)
