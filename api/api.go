@@ -64,6 +64,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-ID", reqID)
 	rec := &statusWriter{ResponseWriter: w}
 	log := s.log.With("request_id", reqID)
+	c := &call{requestID: reqID, log: log}
 	defer func() {
 		if v := recover(); v != nil {
 			log.Error("panic", "panic", v, "method", r.Method, "path", r.URL.Path)
@@ -71,10 +72,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				writeJSON(rec, http.StatusInternalServerError, map[string]string{"code": "internal_error", "message": "Internal server error.", "request_id": reqID})
 			}
 		}
-		log.Info("request", "method", r.Method, "route", r.Pattern, "path", r.URL.Path, "status", rec.status,
+		log.Info("request", "method", r.Method, "route", c.route, "path", r.URL.Path, "status", rec.status,
 			"duration_ms", float64(time.Since(start).Microseconds())/1000)
 	}()
-	ctx := context.WithValue(r.Context(), ctxKey{}, &call{requestID: reqID, log: log})
+	ctx := context.WithValue(r.Context(), ctxKey{}, c)
 	s.mux.ServeHTTP(rec, r.WithContext(ctx))
 }
 
@@ -102,6 +103,7 @@ type ctxKey struct{}
 // call is what the middleware learned about one request.
 type call struct {
 	requestID   string
+	route       string // the matched pattern, for logs
 	log         *slog.Logger
 	principal   app.Principal
 	body        []byte
@@ -121,6 +123,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, c *call)
 func (s *Server) handle(pattern string, h handlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		c := r.Context().Value(ctxKey{}).(*call)
+		c.route = r.Pattern
 		p, err := s.app.Authenticate(r.Context(), bearer(r))
 		if err != nil {
 			s.writeError(w, c, err)

@@ -449,18 +449,49 @@ func TestIdempotencyKey(t *testing.T) {
 	}
 }
 
+// barrierStore holds the first n idempotency lookups until all n have
+// arrived, so that n requests pass the replay check before any commits.
+type barrierStore struct {
+	events.Store
+	mu      sync.Mutex
+	arrived int
+	n       int
+	all     chan struct{}
+}
+
+func (b *barrierStore) Idempotency(ctx context.Context, env, key string) (events.IdempotencyRecord, error) {
+	b.mu.Lock()
+	b.arrived++
+	if b.arrived == b.n {
+		close(b.all)
+	}
+	wait := b.arrived <= b.n
+	b.mu.Unlock()
+	if wait {
+		<-b.all
+	}
+	return b.Store.Idempotency(ctx, env, key)
+}
+
 func TestConcurrentRequestsWithOneIdempotencyKeyCreateOneUser(t *testing.T) {
-	f := newFixture(t)
 	const n = 8
+	f := newFixtureOn(t, func(s events.Store) events.Store { return &barrierStore{Store: s, n: n, all: make(chan struct{})} })
 	var wg sync.WaitGroup
 	ids := make([]any, n)
 	statuses := make([]int, n)
+	replays := 0
+	var mu sync.Mutex
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			res := f.do(f.staging, "POST", "/user_management/users", map[string]any{"email": "race@example.com"}, "Idempotency-Key", "race")
 			ids[i], statuses[i] = res.body["id"], res.status
+			mu.Lock()
+			if res.header.Get("Idempotent-Replayed") == "true" {
+				replays++
+			}
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
@@ -468,6 +499,9 @@ func TestConcurrentRequestsWithOneIdempotencyKeyCreateOneUser(t *testing.T) {
 		if statuses[i] != 201 || ids[i] != ids[0] {
 			t.Fatalf("request %d: %d %v (first %v)", i, statuses[i], ids[i], ids[0])
 		}
+	}
+	if replays != n-1 {
+		t.Fatalf("%d replays, want %d", replays, n-1)
 	}
 	if got := len(f.do(f.staging, "GET", "/user_management/users", nil).body["data"].([]any)); got != 1 {
 		t.Fatalf("%d users created", got)

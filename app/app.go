@@ -136,6 +136,11 @@ func execute[R any](ctx context.Context, a *App, m Meta, plan func() (write, R, 
 			return result, nil // nothing changed
 		}
 		err = a.store.Append(ctx, ap)
+		if err != nil && a.replayWon(ctx, m) {
+			// A concurrent request with the same Idempotency-Key committed
+			// first; its claims and versions are why this append failed.
+			return zero, ErrIdempotencyKeyUsed
+		}
 		var ce *events.ClaimError
 		switch {
 		case err == nil:
@@ -180,6 +185,15 @@ func (a *App) toAppend(m Meta, w write, result any) (events.Append, error) {
 		ap.Idempotency = &events.IdempotencyRecord{Key: idem.Key, Fingerprint: idem.Fingerprint, Status: status, Body: body, ExpiresAt: now.Add(a.idemTTL)}
 	}
 	return ap, nil
+}
+
+// replayWon reports whether a request with m's Idempotency-Key has committed.
+func (a *App) replayWon(ctx context.Context, m Meta) bool {
+	if m.Idempotency == nil {
+		return false
+	}
+	_, err := a.store.Idempotency(ctx, m.Env, m.Idempotency.Key)
+	return err == nil
 }
 
 // load folds a stream into its state and returns the stream's version.
