@@ -3,6 +3,7 @@ package memstore
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -73,8 +74,11 @@ func (s *Store) Append(ctx context.Context, a events.Append) error {
 	for _, sa := range a.Streams {
 		k := key(a.Environment, sa.Stream)
 		s.streams[k] = append(s.streams[k], sa.Events...)
-		feed := append(s.feed[a.Environment], sa.Events...)
-		sort.SliceStable(feed, func(i, j int) bool { return feed[i].ID < feed[j].ID })
+		feed := s.feed[a.Environment]
+		for _, e := range sa.Events { // IDs mostly arrive in order: this is usually an append
+			i := sort.Search(len(feed), func(i int) bool { return feed[i].ID > e.ID })
+			feed = slices.Insert(feed, i, e)
+		}
 		s.feed[a.Environment] = feed
 	}
 	for _, c := range a.Releases {

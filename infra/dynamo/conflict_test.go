@@ -17,6 +17,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 
 	"github.com/keywayhq/keyway/events"
+	"github.com/keywayhq/keyway/events/storetest"
 	"github.com/keywayhq/keyway/infra/dynamo"
 )
 
@@ -106,7 +107,7 @@ func TestTransactionConflictRetried(t *testing.T) {
 			s := dynamo.New(newClient(ddbLocal.peer.URL, inj), tables, time.Now)
 			dynamo.SetRetry(s, 4, time.Millisecond)
 			env := benchEnv("conflict")
-			a := newUserAppend(ids, env, 1)
+			a := storetest.UserAppend(ids, env, 1)
 			err := s.Append(ctx, a)
 			if !tc.wantErr(err) {
 				t.Fatalf("Append after %d injected conflicts: %v", inj.injected.Load(), err)
