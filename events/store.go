@@ -20,6 +20,12 @@ type Store interface {
 	Load(ctx context.Context, env, stream string) ([]Envelope, error)
 	// Get returns one read-model item, or ErrNotFound (also when it has expired).
 	Get(ctx context.Context, env string, key ItemKey) (Item, error)
+	// GetMany returns the live items among keys (at most MaxGetMany), in the
+	// order of keys; missing and expired ones are left out.
+	GetMany(ctx context.Context, env string, keys []ItemKey) ([]Item, error)
+	// ScanItems calls fn for every live read-model item of env, in no
+	// particular order; keyway rebuild uses it.
+	ScanItems(ctx context.Context, env string, fn func(Item) error) error
 	// Query returns read-model items of one index partition in sort order.
 	Query(ctx context.Context, q Query) ([]Item, error)
 	// Owner returns the stream that holds a unique claim, or ErrNotFound.
@@ -36,10 +42,11 @@ type Store interface {
 type Append struct {
 	Environment string
 	Streams     []StreamAppend
-	Claims      []Claim   // unique values to take; taking one the stream already owns is a no-op
-	Releases    []Claim   // unique values to give up; they must be owned by Claim.Owner or free
-	Puts        []Item    // read-model items to write (replacing)
-	Deletes     []ItemKey // read-model items to remove
+	Checks      []StreamCheck // streams that must still be at a version; nothing is added to them
+	Claims      []Claim       // unique values to take; taking one the stream already owns is a no-op
+	Releases    []Claim       // unique values to give up; they must be owned by Claim.Owner or free
+	Puts        []Item        // read-model items to write (replacing)
+	Deletes     []ItemKey     // read-model items to remove
 	Idempotency *IdempotencyRecord
 }
 
@@ -50,6 +57,16 @@ type StreamAppend struct {
 	ExpectedVersion int64
 	Events          []Envelope
 }
+
+// StreamCheck requires a stream to be at exactly Version (0: no events), so
+// that a command that read it fails if it changed meanwhile.
+type StreamCheck struct {
+	Stream  string
+	Version int64
+}
+
+// MaxGetMany bounds the keys of one GetMany (DynamoDB's BatchGetItem limit).
+const MaxGetMany = 100
 
 // Claim is a unique value of a kind ("email", "external_id") within an environment.
 type Claim struct {
@@ -155,7 +172,7 @@ func (a Append) Validate() error {
 	if a.Environment == "" {
 		return errors.New("events: append without environment")
 	}
-	if len(a.Streams) == 0 && len(a.Puts) == 0 && len(a.Deletes) == 0 && len(a.Claims) == 0 && len(a.Releases) == 0 && a.Idempotency == nil {
+	if len(a.Streams) == 0 && len(a.Checks) == 0 && len(a.Puts) == 0 && len(a.Deletes) == 0 && len(a.Claims) == 0 && len(a.Releases) == 0 && a.Idempotency == nil {
 		return errors.New("events: empty append")
 	}
 	seen := map[string]bool{}
@@ -172,6 +189,12 @@ func (a Append) Validate() error {
 				return fmt.Errorf("events: event %d of %s is malformed (version %d, stream %q, env %q)", i, s.Stream, e.Version, e.Stream, e.Environment)
 			}
 		}
+	}
+	for _, c := range a.Checks {
+		if c.Stream == "" || c.Version < 0 || seen[c.Stream] {
+			return fmt.Errorf("events: check of stream %q is empty or repeats a stream of the append", c.Stream)
+		}
+		seen[c.Stream] = true
 	}
 	for _, it := range a.Puts {
 		if it.Collection == "" || it.ID == "" {

@@ -3,6 +3,7 @@ package memstore
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -53,6 +54,11 @@ func (s *Store) Append(ctx context.Context, a events.Append) error {
 	for _, sa := range a.Streams {
 		if int64(len(s.streams[key(a.Environment, sa.Stream)])) != sa.ExpectedVersion {
 			return &events.ConflictError{Stream: sa.Stream}
+		}
+	}
+	for _, c := range a.Checks {
+		if int64(len(s.streams[key(a.Environment, c.Stream)])) != c.Version {
+			return &events.ConflictError{Stream: c.Stream}
 		}
 	}
 	for _, c := range a.Claims {
@@ -125,6 +131,42 @@ func (s *Store) Get(ctx context.Context, env string, k events.ItemKey) (events.I
 		return events.Item{}, events.ErrNotFound
 	}
 	return cloneItem(it), nil
+}
+
+// GetMany implements events.Store.
+func (s *Store) GetMany(ctx context.Context, env string, keys []events.ItemKey) ([]events.Item, error) {
+	if len(keys) > events.MaxGetMany {
+		return nil, fmt.Errorf("memstore: GetMany of %d keys, at most %d", len(keys), events.MaxGetMany)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	out := make([]events.Item, 0, len(keys))
+	for _, k := range keys {
+		if it, ok := s.items[key(env, k.Collection, k.ID)]; ok && events.Live(it.ExpiresAt, now) {
+			out = append(out, cloneItem(it))
+		}
+	}
+	return out, nil
+}
+
+// ScanItems implements events.Store.
+func (s *Store) ScanItems(ctx context.Context, env string, fn func(events.Item) error) error {
+	s.mu.Lock()
+	now := s.now()
+	var items []events.Item
+	for k, it := range s.items {
+		if strings.HasPrefix(k, env+"\x00") && events.Live(it.ExpiresAt, now) {
+			items = append(items, cloneItem(it))
+		}
+	}
+	s.mu.Unlock()
+	for _, it := range items {
+		if err := fn(it); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Query implements events.Store.

@@ -40,6 +40,9 @@ func Run(t *testing.T, open Opener) {
 		{"FeedOrder", testFeed},
 		{"EnvironmentIsolation", testIsolation},
 		{"InvalidAppendRejected", testInvalidAppend},
+		{"StreamChecks", testChecks},
+		{"GetMany", testGetMany},
+		{"ScanItems", testScanItems},
 	}
 	var seq atomic.Int64
 	for _, tc := range tests {
@@ -557,5 +560,103 @@ func testInvalidAppend(t *testing.T, h *harness) {
 	}
 	if got := len(h.load(h.env, "user#bad")); got != 0 {
 		t.Fatalf("invalid append wrote %d events", got)
+	}
+}
+
+func testChecks(t *testing.T, h *harness) {
+	h.seedKeep()
+	h.mustAppend(events.Append{Environment: h.env, Streams: []events.StreamAppend{h.streamAppend(h.env, "user#checked", 0, 2)}})
+	// A check at the current version passes; so does one of a stream that does not exist, at 0.
+	h.mustAppend(events.Append{Environment: h.env, Streams: []events.StreamAppend{h.streamAppend(h.env, "membership#m1", 0, 1)},
+		Checks: []events.StreamCheck{{Stream: "user#checked", Version: 2}, {Stream: "organization#none", Version: 0}}})
+	if got := len(h.load(h.env, "membership#m1")); got != 1 {
+		t.Fatalf("checked append wrote %d events", got)
+	}
+	if got := len(h.load(h.env, "user#checked")); got != 2 {
+		t.Fatalf("a check added events: %d", got)
+	}
+	// A stale check fails the whole append.
+	for _, v := range []int64{0, 1, 3} {
+		a := h.doomed("membership#m2", 0, events.Claim{Kind: "email", Value: "m2@example.com", Owner: "membership#m2"})
+		a.Checks = []events.StreamCheck{{Stream: "user#checked", Version: v}}
+		err := h.s.Append(ctx, a)
+		var ce *events.ConflictError
+		if !errors.As(err, &ce) || ce.Stream != "user#checked" {
+			t.Fatalf("check at version %d of a 2-event stream: %v, want a conflict on user#checked", v, err)
+		}
+		h.assertDoomedLeftNothing("membership#m2", 0, "m2@example.com")
+	}
+	// A check alone is a valid append.
+	h.mustAppend(events.Append{Environment: h.env, Checks: []events.StreamCheck{{Stream: "user#checked", Version: 2}}})
+	if err := h.s.Append(ctx, events.Append{Environment: h.env, Streams: []events.StreamAppend{h.streamAppend(h.env, "user#checked", 2, 1)},
+		Checks: []events.StreamCheck{{Stream: "user#checked", Version: 2}}}); err == nil {
+		t.Fatal("a stream both appended to and checked was accepted")
+	}
+}
+
+func testGetMany(t *testing.T, h *harness) {
+	short := item("user", "short", `{"n":3}`, nil)
+	short.ExpiresAt = h.clock.Now().Add(time.Minute)
+	h.mustAppend(events.Append{Environment: h.env, Puts: []events.Item{item("user", "a", `{"n":1}`, nil), item("user", "b", `{"n":2}`, nil), short}})
+	h.mustAppend(events.Append{Environment: h.other, Puts: []events.Item{item("user", "c", `{}`, nil)}})
+	h.clock.Advance(2 * time.Minute)
+	keys := []events.ItemKey{{Collection: "user", ID: "b"}, {Collection: "user", ID: "missing"}, {Collection: "user", ID: "short"},
+		{Collection: "user", ID: "c"}, {Collection: "org", ID: "a"}, {Collection: "user", ID: "a"}}
+	got, err := h.s.GetMany(ctx, h.env, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != "b" || string(got[0].Data) != `{"n":2}` || got[1].ID != "a" {
+		t.Fatalf("GetMany = %+v, want b then a", got)
+	}
+	if got, err := h.s.GetMany(ctx, h.env, nil); err != nil || len(got) != 0 {
+		t.Fatalf("GetMany(nil) = %v, %v", got, err)
+	}
+	var many []events.ItemKey
+	for i := range 150 {
+		many = append(many, events.ItemKey{Collection: "user", ID: fmt.Sprint(i)})
+	}
+	if _, err := h.s.GetMany(ctx, h.env, many[:events.MaxGetMany]); err != nil {
+		t.Fatalf("GetMany of %d keys: %v", events.MaxGetMany, err)
+	}
+	if _, err := h.s.GetMany(ctx, h.env, many); err == nil {
+		t.Fatal("GetMany of 150 keys accepted")
+	}
+}
+
+func testScanItems(t *testing.T, h *harness) {
+	want := map[string]string{}
+	var puts []events.Item
+	for i := range 30 {
+		id := fmt.Sprintf("u%02d", i)
+		puts = append(puts, item("user", id, fmt.Sprintf(`{"i":%d}`, i), map[events.Index]events.IndexKey{events.Index1: {Partition: "users", Sort: id}}))
+		want["user/"+id] = fmt.Sprintf(`{"i":%d}`, i)
+	}
+	gone := item("code", "x", `{}`, nil)
+	gone.ExpiresAt = h.clock.Now().Add(time.Second)
+	h.mustAppend(events.Append{Environment: h.env, Puts: append(puts, gone, item("org", "o1", `{"o":1}`, nil))})
+	want["org/o1"] = `{"o":1}`
+	h.mustAppend(events.Append{Environment: h.other, Puts: []events.Item{item("user", "elsewhere", `{}`, nil)}})
+	h.clock.Advance(time.Minute)
+	got := map[string]string{}
+	err := h.s.ScanItems(ctx, h.env, func(it events.Item) error {
+		var v any
+		_ = json.Unmarshal(it.Data, &v)
+		b, _ := json.Marshal(v)
+		got[it.Collection+"/"+it.ID] = string(b)
+		if it.Collection == "user" && it.Indexes[events.Index1].Partition != "users" {
+			t.Errorf("scanned item %s lost its index", it.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("ScanItems saw %v, want %v", got, want)
+	}
+	stop := errors.New("stop")
+	if err := h.s.ScanItems(ctx, h.env, func(events.Item) error { return stop }); !errors.Is(err, stop) {
+		t.Fatalf("ScanItems did not return fn's error: %v", err)
 	}
 }
