@@ -35,16 +35,18 @@ func (s *Store) Append(ctx context.Context, a events.Append) error {
 }
 
 // checkAppend checks, in memstore's order, that every stream is at its
-// expected version, that no claim or release touches a value another stream
-// owns, and that no live idempotency record holds the key. It writes nothing.
+// expected version, that every checked stream is at its version, that no
+// claim or release touches a value another stream owns, and that no live
+// idempotency record holds the key. It writes nothing.
 func checkAppend(b buckets, a events.Append, now time.Time) error {
 	for _, sa := range a.Streams {
-		v, err := lastVersion(b.streams, a.Environment, sa.Stream)
-		if err != nil {
+		if err := checkVersion(b.streams, a.Environment, sa.Stream, sa.ExpectedVersion); err != nil {
 			return err
 		}
-		if v != sa.ExpectedVersion {
-			return &events.ConflictError{Stream: sa.Stream}
+	}
+	for _, c := range a.Checks {
+		if err := checkVersion(b.streams, a.Environment, c.Stream, c.Version); err != nil {
+			return err
 		}
 	}
 	for _, c := range append(append([]events.Claim(nil), a.Claims...), a.Releases...) {
@@ -60,6 +62,19 @@ func checkAppend(b buckets, a events.Append, now time.Time) error {
 		if live {
 			return events.ErrIdempotencyKeyUsed
 		}
+	}
+	return nil
+}
+
+// checkVersion fails with a *events.ConflictError when stream is not at
+// version want (0: no events).
+func checkVersion(streams *bbolt.Bucket, env, stream string, want int64) error {
+	v, err := lastVersion(streams, env, stream)
+	if err != nil {
+		return err
+	}
+	if v != want {
+		return &events.ConflictError{Stream: stream}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -149,5 +150,48 @@ func TestNULInKeyRejected(t *testing.T) {
 	}
 	if _, err := s.Owner(ctx, "dev\x00email", "a", "b"); err == nil || errors.Is(err, events.ErrNotFound) {
 		t.Fatalf("Owner with a NUL byte: %v, want a key error", err)
+	}
+}
+
+func TestScanItemsPagesAndAllowsAppends(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "keyway.db"), nil)
+	const n = 1000 // several pages
+	var puts []events.Item
+	for i := range n {
+		puts = append(puts, events.Item{ItemKey: events.ItemKey{Collection: "user", ID: fmt.Sprintf("u%04d", i)}, Data: json.RawMessage(`{}`)})
+	}
+	if err := s.Append(ctx, events.Append{Environment: "dev", Puts: puts}); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	err := s.ScanItems(ctx, "dev", func(it events.Item) error {
+		seen[it.ID]++
+		// fn may write: ScanItems holds no transaction while it runs.
+		return s.Append(ctx, events.Append{Environment: "other", Puts: []events.Item{{ItemKey: it.ItemKey, Data: json.RawMessage(`{}`)}}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != n {
+		t.Fatalf("ScanItems saw %d items, want %d", len(seen), n)
+	}
+	for id, c := range seen {
+		if c != 1 {
+			t.Fatalf("ScanItems saw %s %d times", id, c)
+		}
+	}
+}
+
+func TestNULInNewKeyPartsRejected(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "keyway.db"), nil)
+	err := s.Append(ctx, events.Append{Environment: "dev", Checks: []events.StreamCheck{{Stream: "user#a\x00b"}}})
+	if err == nil || errors.Is(err, events.ErrConflict) {
+		t.Fatalf("check of a stream with a NUL byte: %v, want a key error", err)
+	}
+	if _, err := s.GetMany(ctx, "dev", []events.ItemKey{{Collection: "user", ID: "a\x00b"}}); err == nil {
+		t.Fatal("GetMany with a NUL byte accepted")
+	}
+	if err := s.ScanItems(ctx, "dev\x00user", func(events.Item) error { return nil }); err == nil {
+		t.Fatal("ScanItems with a NUL byte accepted")
 	}
 }

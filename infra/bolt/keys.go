@@ -80,6 +80,15 @@ func itemKeyOfIndex(env string, k []byte) []byte {
 	return append(prefix(env), k[j+1:]...)
 }
 
+// itemKeyParts lists the key parts of keys, for checkParts.
+func itemKeyParts(keys []events.ItemKey) []string {
+	parts := make([]string, 0, 2*len(keys))
+	for _, k := range keys {
+		parts = append(parts, k.Collection, k.ID)
+	}
+	return parts
+}
+
 // claimKey is the claims key of a unique value.
 func claimKey(env string, c events.Claim) []byte { return key(env, c.Kind, c.Value) }
 
@@ -94,6 +103,9 @@ func appendParts(a events.Append) []string {
 		for _, e := range sa.Events {
 			parts = append(parts, e.ID)
 		}
+	}
+	for _, c := range a.Checks {
+		parts = append(parts, c.Stream)
 	}
 	for _, c := range append(append([]events.Claim(nil), a.Claims...), a.Releases...) {
 		parts = append(parts, c.Kind, c.Value)

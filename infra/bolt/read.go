@@ -1,7 +1,9 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -44,6 +46,82 @@ func (s *Store) Get(ctx context.Context, env string, k events.ItemKey) (events.I
 		return err
 	})
 	return it, err
+}
+
+// GetMany implements events.Store. It reads every key in one transaction.
+func (s *Store) GetMany(ctx context.Context, env string, keys []events.ItemKey) ([]events.Item, error) {
+	if len(keys) > events.MaxGetMany {
+		return nil, fmt.Errorf("bolt: GetMany of %d keys, at most %d", len(keys), events.MaxGetMany)
+	}
+	if err := readable(ctx, append([]string{env}, itemKeyParts(keys)...)...); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	out := make([]events.Item, 0, len(keys))
+	err := s.view(func(b buckets) error {
+		for _, k := range keys {
+			it, live, err := liveItem(b.items, itemKey(env, k), now)
+			if err != nil {
+				return err
+			}
+			if live {
+				out = append(out, it)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// scanPage is how many items ScanItems reads per transaction.
+const scanPage = 256
+
+// ScanItems implements events.Store. It reads the items of env in key order,
+// scanPage at a time, each page in its own read transaction, and calls fn
+// outside any transaction, so that fn may append (a bbolt writer can wait
+// for open readers when it grows the file). An item that is neither put nor
+// deleted during the scan is seen exactly once.
+func (s *Store) ScanItems(ctx context.Context, env string, fn func(events.Item) error) error {
+	if err := readable(ctx, env); err != nil {
+		return err
+	}
+	r := prefixRange(prefix(env))
+	for {
+		var page []events.Item
+		var next []byte // the first key after the page; nil at the end
+		now := s.now()
+		err := s.view(func(b buckets) error {
+			return scan(b.items, r, false, func(k, v []byte) (bool, error) {
+				if len(page) == scanPage {
+					next = bytes.Clone(k)
+					return false, nil
+				}
+				it, err := decodeItem(v)
+				if err == nil && events.Live(it.ExpiresAt, now) {
+					page = append(page, it)
+				}
+				return true, err
+			})
+		})
+		if err != nil {
+			return err
+		}
+		for _, it := range page {
+			if err := fn(it); err != nil {
+				return err
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r = r.from(next)
+	}
 }
 
 // Query implements events.Store. It walks the index entries of the

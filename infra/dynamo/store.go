@@ -53,7 +53,7 @@ type actionKind int
 
 const (
 	actEvent  actionKind = iota // Put of an event
-	actCheck                    // ConditionCheck of the event at ExpectedVersion
+	actCheck                    // ConditionCheck of a stream's version (ExpectedVersion or a StreamCheck)
 	actClaim                    // Put or Delete of a unique claim
 	actPut                      // read-model Put
 	actDelete                   // read-model Delete
@@ -119,6 +119,26 @@ func (s *Store) plan(a events.Append, nowMs int64) (*plan, error) {
 				ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
 				ExpressionAttributeNames: pkName,
 			}}, action{kind: actEvent, stream: sa.Stream})
+		}
+	}
+
+	// Stream checks: the stream has no event at Version+1 and (unless it is
+	// to be empty) one at Version. Validate ensures that a checked stream is
+	// not also appended to, so these items are not touched twice.
+	for _, c := range a.Checks {
+		add(types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+			TableName:                aws.String(s.tables.Events),
+			Key:                      eventKey(env, c.Stream, c.Version+1),
+			ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+			ExpressionAttributeNames: pkName,
+		}}, action{kind: actCheck, stream: c.Stream})
+		if c.Version > 0 {
+			add(types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+				TableName:                aws.String(s.tables.Events),
+				Key:                      eventKey(env, c.Stream, c.Version),
+				ConditionExpression:      aws.String("attribute_exists(#pk)"),
+				ExpressionAttributeNames: pkName,
+			}}, action{kind: actCheck, stream: c.Stream})
 		}
 	}
 
@@ -338,21 +358,26 @@ func (s *Store) typedError(act action, cause error) error {
 // that does not hold, or nothing (then the cause was transient).
 func (s *Store) diagnose(ctx context.Context, a events.Append, p *plan) (failed, err error) {
 	env := a.Environment
+	versions := make([]events.StreamCheck, 0, len(a.Streams)+len(a.Checks))
 	for _, sa := range a.Streams {
-		next, err := s.getItem(ctx, s.tables.Events, eventKey(env, sa.Stream, sa.ExpectedVersion+1))
+		versions = append(versions, events.StreamCheck{Stream: sa.Stream, Version: sa.ExpectedVersion})
+	}
+	versions = append(versions, a.Checks...)
+	for _, v := range versions {
+		next, err := s.getItem(ctx, s.tables.Events, eventKey(env, v.Stream, v.Version+1))
 		if err != nil {
 			return nil, err
 		}
 		if next != nil {
-			return &events.ConflictError{Stream: sa.Stream}, nil
+			return &events.ConflictError{Stream: v.Stream}, nil
 		}
-		if sa.ExpectedVersion > 0 {
-			cur, err := s.getItem(ctx, s.tables.Events, eventKey(env, sa.Stream, sa.ExpectedVersion))
+		if v.Version > 0 {
+			cur, err := s.getItem(ctx, s.tables.Events, eventKey(env, v.Stream, v.Version))
 			if err != nil {
 				return nil, err
 			}
 			if cur == nil {
-				return &events.ConflictError{Stream: sa.Stream}, nil
+				return &events.ConflictError{Stream: v.Stream}, nil
 			}
 		}
 	}
@@ -447,6 +472,114 @@ func (s *Store) Get(ctx context.Context, env string, key events.ItemKey) (events
 		return events.Item{}, events.ErrNotFound
 	}
 	return decodeItem(env, m)
+}
+
+// GetMany implements events.Store with BatchGetItem (consistent reads).
+// BatchGetItem rejects repeated keys, so each key is asked for once; a key
+// given twice yields its item twice, as in memstore.
+func (s *Store) GetMany(ctx context.Context, env string, keys []events.ItemKey) ([]events.Item, error) {
+	if len(keys) > events.MaxGetMany {
+		return nil, fmt.Errorf("dynamo: GetMany of %d keys, at most %d", len(keys), events.MaxGetMany)
+	}
+	if len(keys) == 0 {
+		return []events.Item{}, nil
+	}
+	pks := make([]string, len(keys))
+	var want []map[string]types.AttributeValue
+	seen := make(map[string]bool, len(keys))
+	for i, k := range keys {
+		pks[i] = itemPK(env, k)
+		if !seen[pks[i]] {
+			seen[pks[i]] = true
+			want = append(want, pkKey(pks[i]))
+		}
+	}
+	found := make(map[string]map[string]types.AttributeValue, len(want))
+	in := &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
+		s.tables.State: {Keys: want, ConsistentRead: aws.Bool(true)},
+	}}
+	for idle := 0; ; {
+		out, err := s.client.BatchGetItem(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("dynamo: get %d items: %w", len(want), err)
+		}
+		got := out.Responses[s.tables.State]
+		for _, m := range got {
+			found[getS(m, attrPK)] = m
+		}
+		left, ok := out.UnprocessedKeys[s.tables.State]
+		if !ok || len(left.Keys) == 0 {
+			break
+		}
+		// DynamoDB returns unprocessed keys when a response would be too
+		// large or reads are throttled: retry those, backing off while no
+		// key gets through, and give up after maxRetries such rounds.
+		if len(got) > 0 {
+			idle = 0
+		} else if idle++; idle > s.maxRetries {
+			return nil, fmt.Errorf("dynamo: get %d items: %d keys still unprocessed after %d retries", len(want), len(left.Keys), s.maxRetries)
+		}
+		if err := sleep(ctx, s.backoff, idle); err != nil {
+			return nil, err
+		}
+		left.ConsistentRead = aws.Bool(true)
+		in.RequestItems = map[string]types.KeysAndAttributes{s.tables.State: left}
+	}
+	nowMs := s.now().UnixMilli()
+	items := make([]events.Item, 0, len(found))
+	for _, pk := range pks {
+		m := found[pk]
+		if m == nil || !live(m, nowMs) {
+			continue
+		}
+		it, err := decodeItem(env, m) // decoded per key: no two results share Data
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+// ScanItems implements events.Store with a consistent, paginated Scan of the
+// state table, filtered to env's read-model items. It reads the whole table
+// (every environment's items, claims and idempotency records), which suits
+// an occasional rebuild, not a request path.
+func (s *Store) ScanItems(ctx context.Context, env string, fn func(events.Item) error) error {
+	if strings.Contains(env, "#") {
+		return fmt.Errorf("dynamo: environment %q contains '#'", env)
+	}
+	nowMs := s.now().UnixMilli()
+	in := &dynamodb.ScanInput{
+		TableName:                 aws.String(s.tables.State),
+		ConsistentRead:            aws.Bool(true),
+		FilterExpression:          aws.String("begins_with(#pk, :prefix) AND (attribute_not_exists(#x) OR #x > :now)"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#x": attrExpiresAt},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":prefix": avS(itemPrefix(env)), ":now": avN(nowMs)},
+	}
+	for {
+		page, err := s.client.Scan(ctx, in)
+		if err != nil {
+			return fmt.Errorf("dynamo: scan items of %s: %w", env, err)
+		}
+		for _, m := range page.Items {
+			// The filter already did this; emulators may differ.
+			if !strings.HasPrefix(getS(m, attrPK), itemPrefix(env)) || !live(m, nowMs) {
+				continue
+			}
+			it, err := decodeItem(env, m)
+			if err != nil {
+				return err
+			}
+			if err := fn(it); err != nil {
+				return err
+			}
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			return nil
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
 }
 
 // Owner implements events.Store.
