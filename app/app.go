@@ -14,6 +14,9 @@ import (
 
 	"github.com/keywayhq/keyway/domain"
 	"github.com/keywayhq/keyway/domain/environment"
+	"github.com/keywayhq/keyway/domain/membership"
+	"github.com/keywayhq/keyway/domain/organization"
+	"github.com/keywayhq/keyway/domain/role"
 	"github.com/keywayhq/keyway/domain/password"
 	"github.com/keywayhq/keyway/domain/user"
 	"github.com/keywayhq/keyway/events"
@@ -28,6 +31,7 @@ type App struct {
 	rand     io.Reader
 	log      *slog.Logger
 	password password.Params
+	dns      TXTResolver
 	idemTTL  time.Duration
 	keys     *keyCache
 }
@@ -39,6 +43,7 @@ type Config struct {
 	Rand     io.Reader        // defaults to crypto/rand
 	Logger   *slog.Logger
 	Password password.Params // defaults to password.Default
+	DNS      TXTResolver     // domain verification; nil disables it
 	// IdempotencyTTL is how long an Idempotency-Key is remembered (default 24 h).
 	IdempotencyTTL time.Duration
 	// APIKeyCacheTTL is how long a resolved API key is cached in memory (default 30 s; negative disables).
@@ -68,15 +73,23 @@ func New(c Config) *App {
 	reg := events.NewRegistry()
 	user.Register(reg)
 	environment.Register(reg)
+	organization.Register(reg)
+	membership.Register(reg)
+	role.Register(reg)
 	now := func() time.Time { return c.Now().UTC().Truncate(time.Millisecond) }
 	return &App{
 		store: c.Store, registry: reg, now: now, ids: events.NewIDs(now), rand: c.Rand, log: c.Logger,
-		password: c.Password, idemTTL: c.IdempotencyTTL, keys: newKeyCache(c.APIKeyCacheTTL, now),
+		password: c.Password, dns: c.DNS, idemTTL: c.IdempotencyTTL, keys: newKeyCache(c.APIKeyCacheTTL, now),
 	}
 }
 
 // Registry returns the event types the app knows.
 func (a *App) Registry() *events.Registry { return a.registry }
+
+// TXTResolver looks up DNS TXT records; a missing record is (nil, nil).
+type TXTResolver interface {
+	LookupTXT(ctx context.Context, name string) ([]string, error)
+}
 
 // Meta describes who asks, in which environment, and how to remember the answer.
 type Meta struct {
@@ -103,10 +116,22 @@ var ErrIdempotencyKeyUsed = events.ErrIdempotencyKeyUsed
 // claims and read-model changes.
 type write struct {
 	streams  []streamEvents
+	checks   []events.StreamCheck
 	claims   []events.Claim
 	releases []events.Claim
 	puts     []events.Item
 	deletes  []events.ItemKey
+}
+
+// merge combines two writes into one append.
+func (w write) merge(o write) write {
+	w.streams = append(w.streams, o.streams...)
+	w.checks = append(w.checks, o.checks...)
+	w.claims = append(w.claims, o.claims...)
+	w.releases = append(w.releases, o.releases...)
+	w.puts = append(w.puts, o.puts...)
+	w.deletes = append(w.deletes, o.deletes...)
+	return w
 }
 
 type streamEvents struct {
@@ -158,7 +183,7 @@ func execute[R any](ctx context.Context, a *App, m Meta, plan func() (write, R, 
 }
 
 func (a *App) toAppend(m Meta, w write, result any) (events.Append, error) {
-	ap := events.Append{Environment: m.Env, Claims: w.claims, Releases: w.releases, Puts: w.puts, Deletes: w.deletes}
+	ap := events.Append{Environment: m.Env, Checks: w.checks, Claims: w.claims, Releases: w.releases, Puts: w.puts, Deletes: w.deletes}
 	now := a.now()
 	for _, s := range w.streams {
 		if len(s.events) == 0 {

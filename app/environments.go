@@ -147,14 +147,8 @@ func (a *App) CreateEnvironment(ctx context.Context, in EnsureEnvironmentInput) 
 	if err != nil {
 		return EnsureResult{}, err
 	}
-	envItem, err := jsonItem(environmentCollection, env.ID, env, events.Index1, environmentsPartition)
-	if err != nil {
-		return EnsureResult{}, err
-	}
-	keyItem, err := a.apiKeyItem(env, apiKey)
-	if err != nil {
-		return EnsureResult{}, err
-	}
+	envItem := newItem(environmentCollection, env.ID, env, events.Index1, environmentsPartition, env.ID)
+	keyItem := apiKeyItem(env, apiKey)
 	w := write{
 		streams: []streamEvents{{stream: stream, events: evs}},
 		claims: []events.Claim{{Kind: claimEnvName, Value: env.Name, Owner: stream}, {Kind: claimClientID, Value: env.ClientID, Owner: stream},
@@ -204,21 +198,17 @@ func (a *App) addKey(ctx context.Context, env environment.Environment, key strin
 		if err != nil || len(evs) == 0 {
 			return write{}, struct{}{}, err
 		}
-		item, err := a.apiKeyItem(env, apiKey)
-		if err != nil {
-			return write{}, struct{}{}, err
-		}
 		return write{streams: []streamEvents{{stream: stream, version: version, events: evs}},
-			claims: []events.Claim{{Kind: claimAPIKey, Value: apiKey.Hash, Owner: stream}}, puts: []events.Item{item}}, struct{}{}, nil
+			claims: []events.Claim{{Kind: claimAPIKey, Value: apiKey.Hash, Owner: stream}}, puts: []events.Item{apiKeyItem(env, apiKey)}}, struct{}{}, nil
 	}, func(ce *events.ClaimError) error {
 		return domain.Errorf(domain.Conflict, "api_key_in_use", "That API key belongs to another environment.")
 	})
 	return apiKey.Hint, err
 }
 
-func (a *App) apiKeyItem(env environment.Environment, k environment.APIKey) (events.Item, error) {
+func apiKeyItem(env environment.Environment, k environment.APIKey) events.Item {
 	p := Principal{EnvironmentID: env.ID, Environment: env.Name, Type: env.Type, ClientID: env.ClientID, KeyID: k.ID}
-	return jsonItem(apiKeyCollection, k.Hash, p, "", "")
+	return newItem(apiKeyCollection, k.Hash, p, "", "", "")
 }
 
 // EnvironmentByName finds an environment by its name.
@@ -252,18 +242,6 @@ func (a *App) ListEnvironments(ctx context.Context) ([]environment.Environment, 
 			return e, err
 		})
 	return page.Data, err
-}
-
-func jsonItem(collection, id string, v any, idx events.Index, partition string) (events.Item, error) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return events.Item{}, fmt.Errorf("app: encode %s: %w", collection, err)
-	}
-	it := events.Item{ItemKey: events.ItemKey{Collection: collection, ID: id}, Data: data}
-	if idx != "" {
-		it.Indexes = map[events.Index]events.IndexKey{idx: {Partition: partition, Sort: id}}
-	}
-	return it, nil
 }
 
 func newAPIKey(rand io.Reader, typ string) (string, error) {

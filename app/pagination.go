@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/keywayhq/keyway/events"
@@ -27,35 +28,53 @@ type Page[T any] struct {
 // object id (ULIDs, so creation order). after is the last item's id when more
 // items follow; before is the first item's id when earlier items exist.
 func listPage[T any](ctx context.Context, a *App, env string, idx events.Index, partition string, p PageParams, decode func(events.Item) (T, error)) (Page[T], error) {
+	return listFiltered(ctx, a, env, idx, partition, p, decode, nil)
+}
+
+// listFiltered is listPage over the items that keep accepts (nil: all). It
+// reads on until it has a page, so a sparse filter costs more reads.
+func listFiltered[T any](ctx context.Context, a *App, env string, idx events.Index, partition string, p PageParams, decode func(events.Item) (T, error), keep func(T) bool) (Page[T], error) {
 	desc := p.Order != "asc"
-	q := events.Query{Environment: env, Index: idx, Partition: partition, Limit: p.Limit + 1, Start: p.After, Descending: desc}
 	backwards := p.Before != ""
+	q := events.Query{Environment: env, Index: idx, Partition: partition, Limit: p.Limit + 1, Start: p.After, Descending: desc}
 	if backwards {
 		q.Start, q.Descending = p.Before, !desc
 	}
-	items, err := a.store.Query(ctx, q)
-	if err != nil {
-		return Page[T]{}, fmt.Errorf("app: list %s: %w", partition, err)
+	var vals []T
+	var ids []string
+	for len(vals) <= p.Limit {
+		items, err := a.store.Query(ctx, q)
+		if err != nil {
+			return Page[T]{}, fmt.Errorf("app: list %s: %w", partition, err)
+		}
+		for _, it := range items {
+			v, err := decode(it)
+			if err != nil {
+				return Page[T]{}, fmt.Errorf("app: decode %s: %w", it.ID, err)
+			}
+			if keep == nil || keep(v) {
+				vals, ids = append(vals, v), append(ids, it.Indexes[idx].Sort)
+			}
+		}
+		if len(items) < q.Limit {
+			break
+		}
+		q.Start = items[len(items)-1].Indexes[idx].Sort
 	}
-	more := len(items) > p.Limit
+	more := len(vals) > p.Limit
 	if more {
-		items = items[:p.Limit]
+		vals, ids = vals[:p.Limit], ids[:p.Limit]
 	}
 	if backwards {
-		for i, j := 0, len(items)-1; i < j; i, j = i+1, j-1 {
-			items[i], items[j] = items[j], items[i]
-		}
+		slices.Reverse(vals)
+		slices.Reverse(ids)
 	}
-	page := Page[T]{Data: make([]T, 0, len(items))}
-	for _, it := range items {
-		v, err := decode(it)
-		if err != nil {
-			return Page[T]{}, fmt.Errorf("app: decode %s: %w", it.ID, err)
-		}
-		page.Data = append(page.Data, v)
+	page := Page[T]{Data: vals}
+	if page.Data == nil {
+		page.Data = []T{}
 	}
-	if len(items) > 0 {
-		first, last := items[0].ID, items[len(items)-1].ID
+	if len(ids) > 0 {
+		first, last := ids[0], ids[len(ids)-1]
 		if backwards {
 			if more {
 				page.Before = &first

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -59,7 +58,7 @@ func (a *App) CreateUser(ctx context.Context, m Meta, in CreateUserInput) (user.
 	if err := checkUserFields(in.FirstName, in.LastName, in.Name, nil, in.ExternalID); err != nil {
 		return user.User{}, err
 	}
-	if err := user.CheckMetadata("metadata", in.Metadata); err != nil {
+	if err := domain.CheckMetadata("metadata", in.Metadata); err != nil {
 		return user.User{}, err
 	}
 	hash, err := a.passwordFrom(in.Password, in.PasswordHash, in.PasswordHashType, email)
@@ -68,13 +67,18 @@ func (a *App) CreateUser(ctx context.Context, m Meta, in CreateUserInput) (user.
 	}
 	cmd := user.Create{ID: a.ids.New("user"), Email: email, EmailVerified: in.EmailVerified, FirstName: in.FirstName,
 		LastName: in.LastName, Name: in.Name, ExternalID: in.ExternalID, Metadata: in.Metadata, Password: hash, At: a.now()}
-	return execute(ctx, a, m, func() (write, user.User, error) {
+	u, err := execute(ctx, a, m, func() (write, user.User, error) {
 		return a.decideUser(ctx, m.Env, cmd.ID, cmd)
 	}, func(ce *events.ClaimError) error {
 		field, code := claimField(ce)
 		return &domain.Error{Kind: domain.Invalid, Code: "user_creation_error", Message: claimMessage(ce),
 			Fields: []domain.FieldError{{Field: field, Code: code}}}
 	})
+	if err != nil {
+		return u, err
+	}
+	a.join(ctx, m, u)
+	return u, nil
 }
 
 // UpdateUser changes a user.
@@ -98,7 +102,7 @@ func (a *App) UpdateUser(ctx context.Context, m Meta, id string, in UpdateUserIn
 	if !st.Exists || st.Deleted {
 		return user.User{}, user.ErrNotFound(id)
 	}
-	if err := user.CheckMetadata("metadata", user.MergedMetadata(st.Metadata, in.Metadata)); err != nil {
+	if err := domain.CheckMetadata("metadata", domain.MergeMetadata(st.Metadata, in.Metadata)); err != nil {
 		return user.User{}, err
 	}
 	email := st.Email
@@ -108,20 +112,31 @@ func (a *App) UpdateUser(ctx context.Context, m Meta, id string, in UpdateUserIn
 	if cmd.Password, err = a.passwordFrom(in.Password, in.PasswordHash, in.PasswordHashType, email); err != nil {
 		return user.User{}, err
 	}
-	return execute(ctx, a, m, func() (write, user.User, error) {
+	u, err := execute(ctx, a, m, func() (write, user.User, error) {
 		return a.decideUser(ctx, m.Env, id, cmd)
 	}, func(ce *events.ClaimError) error {
 		_, code := claimField(ce)
 		return domain.Errorf(domain.BadRequest, code, "%s", claimMessage(ce))
 	})
+	if err == nil && !(st.EmailVerified && st.Email == u.Email) {
+		a.join(ctx, m, u)
+	}
+	return u, err
 }
 
-// DeleteUser deletes a user and frees its email and external id.
+// DeleteUser deletes a user, frees its email and external id, and removes its memberships.
 func (a *App) DeleteUser(ctx context.Context, m Meta, id string) error {
-	_, err := execute(ctx, a, m, func() (write, user.User, error) {
+	if !ValidID(id, "user") {
+		return user.ErrNotFound(id)
+	}
+	if _, err := execute(ctx, a, m, func() (write, user.User, error) {
 		return a.decideUser(ctx, m.Env, id, user.Delete{At: a.now()})
-	}, nil)
-	return err
+	}, nil); err != nil {
+		return err
+	}
+	// New memberships of the user are refused from now on (they check the
+	// user's stream), so this removes all of them.
+	return a.removeMemberships(ctx, m, events.Index1, userMembershipsPartition(id))
 }
 
 // decideUser loads a user stream, decides cmd, and derives the claims and
@@ -144,65 +159,32 @@ func (a *App) decideUser(ctx context.Context, env, id string, cmd any) (write, u
 	}
 	stream := events.StreamName(user.Aggregate, id)
 	w := write{streams: []streamEvents{{stream: stream, version: version, events: evs}}}
-	w.claims, w.releases = userClaims(stream, before, after)
-	if after.Deleted {
-		w.deletes = []events.ItemKey{{Collection: userCollection, ID: id}}
-	} else {
-		item, err := userItem(after.User)
-		if err != nil {
-			return write{}, user.User{}, err
-		}
-		w.puts = []events.Item{item}
+	w.claims, w.releases = diffClaims(stream, userClaims(before), userClaims(after))
+	w.puts, w.deletes, err = diffItems(projectUser(before), projectUser(after))
+	if err != nil {
+		return write{}, user.User{}, err
 	}
 	return w, after.User, nil
 }
 
-// userClaims are the unique values a user change takes and gives up.
-func userClaims(stream string, before, after user.State) (claims, releases []events.Claim) {
-	type kv struct{ kind, value string }
-	owned := func(s user.State) []kv {
-		if !s.Exists || s.Deleted {
-			return nil
-		}
-		out := []kv{{claimEmail, s.Email}}
-		if s.ExternalID != nil {
-			out = append(out, kv{claimExternal, *s.ExternalID})
-		}
-		return out
+// userClaims are the unique values a user holds.
+func userClaims(s user.State) []claimKey {
+	if !s.Exists || s.Deleted {
+		return nil
 	}
-	was, now := owned(before), owned(after)
-	has := func(list []kv, x kv) bool {
-		for _, y := range list {
-			if x == y {
-				return true
-			}
-		}
-		return false
+	out := []claimKey{{claimEmail, s.Email}}
+	if s.ExternalID != nil {
+		out = append(out, claimKey{claimExternal, *s.ExternalID})
 	}
-	for _, x := range now {
-		if !has(was, x) {
-			claims = append(claims, events.Claim{Kind: x.kind, Value: x.value, Owner: stream})
-		}
-	}
-	for _, x := range was {
-		if !has(now, x) {
-			releases = append(releases, events.Claim{Kind: x.kind, Value: x.value, Owner: stream})
-		}
-	}
-	return claims, releases
+	return out
 }
 
-// userItem projects a user into its read-model item.
-func userItem(u user.User) (events.Item, error) {
-	data, err := json.Marshal(u)
-	if err != nil {
-		return events.Item{}, fmt.Errorf("app: encode user: %w", err)
+// projectUser is a user's read model.
+func projectUser(s user.State) []events.Item {
+	if !s.Exists || s.Deleted {
+		return nil
 	}
-	return events.Item{
-		ItemKey: events.ItemKey{Collection: userCollection, ID: u.ID},
-		Data:    data,
-		Indexes: map[events.Index]events.IndexKey{events.Index1: {Partition: usersPartition, Sort: u.ID}},
-	}, nil
+	return []events.Item{newItem(userCollection, s.ID, s.User, events.Index1, usersPartition, s.ID)}
 }
 
 func (a *App) loadUser(ctx context.Context, env, id string) (user.State, int64, error) {
@@ -218,18 +200,7 @@ func (a *App) GetUser(ctx context.Context, env, id string) (user.User, error) {
 }
 
 func (a *App) userByID(ctx context.Context, env, id string) (user.User, error) {
-	it, err := a.store.Get(ctx, env, events.ItemKey{Collection: userCollection, ID: id})
-	if errors.Is(err, events.ErrNotFound) {
-		return user.User{}, user.ErrNotFound(id)
-	}
-	if err != nil {
-		return user.User{}, fmt.Errorf("app: get user: %w", err)
-	}
-	var u user.User
-	if err := json.Unmarshal(it.Data, &u); err != nil {
-		return user.User{}, fmt.Errorf("app: decode user %s: %w", id, err)
-	}
-	return u, nil
+	return getJSON[user.User](ctx, a, env, userCollection, id, user.ErrNotFound(id))
 }
 
 // GetUserByExternalID finds a user by its external id.
@@ -257,11 +228,9 @@ func (a *App) ListUsers(ctx context.Context, env string, in ListUsersInput) (Pag
 		return a.usersByEmail(ctx, env, in.Email)
 	}
 	if in.OrganizationID != "" {
-		// Memberships (and so users by organization) arrive with the B2B model;
-		// until then no organization has members.
-		return Page[user.User]{Data: []user.User{}}, nil
+		return a.usersOfOrganization(ctx, env, in.OrganizationID, in.Page)
 	}
-	return listPage(ctx, a, env, events.Index1, usersPartition, in.Page, decodeUser)
+	return listPage(ctx, a, env, events.Index1, usersPartition, in.Page, decodeJSON[user.User])
 }
 
 func (a *App) usersByEmail(ctx context.Context, env, raw string) (Page[user.User], error) {
@@ -288,23 +257,17 @@ func (a *App) usersByEmail(ctx context.Context, env, raw string) (Page[user.User
 	return page, nil
 }
 
-func decodeUser(it events.Item) (user.User, error) {
-	var u user.User
-	err := json.Unmarshal(it.Data, &u)
-	return u, err
-}
-
 func checkUserFields(first, last, name, locale, externalID *string) error {
 	for _, c := range []struct {
 		field string
 		v     *string
 		max   int
 	}{{"first_name", first, user.MaxNameLength}, {"last_name", last, user.MaxNameLength}, {"name", name, user.MaxNameLength}, {"locale", locale, user.MaxLocaleLength}} {
-		if err := user.CheckText(c.field, c.v, c.max); err != nil {
+		if err := domain.CheckText(c.field, c.v, c.max); err != nil {
 			return err
 		}
 	}
-	return user.CheckExternalID("external_id", externalID)
+	return domain.CheckExternalID("external_id", externalID)
 }
 
 // passwordFrom hashes a new password or imports an existing hash.

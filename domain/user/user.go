@@ -147,7 +147,7 @@ func Decide(s State, cmd any) ([]events.Event, error) {
 			return nil, ErrNotFound(s.ID)
 		}
 		u := s.User
-		u.Metadata = applyMetadata(u.Metadata, c.Metadata)
+		u.Metadata = domain.MergeMetadata(u.Metadata, c.Metadata)
 		if c.Email != nil {
 			if *c.Email != u.Email {
 				u.EmailVerified = false
@@ -186,31 +186,8 @@ func apply(dst **string, f Field[string]) {
 	}
 }
 
-func applyMetadata(old map[string]string, change map[string]*string) map[string]string {
-	out := make(map[string]string, len(old)+len(change))
-	for k, v := range old {
-		out[k] = v
-	}
-	for k, v := range change {
-		if v == nil {
-			delete(out, k)
-		} else {
-			out[k] = *v
-		}
-	}
-	return out
-}
-
 func sameUser(a, b User) bool {
-	eq := func(x, y *string) bool { return (x == nil && y == nil) || (x != nil && y != nil && *x == *y) }
-	if a.Email != b.Email || a.EmailVerified != b.EmailVerified || !eq(a.FirstName, b.FirstName) || !eq(a.LastName, b.LastName) ||
-		!eq(a.Name, b.Name) || !eq(a.Locale, b.Locale) || !eq(a.ExternalID, b.ExternalID) || len(a.Metadata) != len(b.Metadata) {
-		return false
-	}
-	for k, v := range a.Metadata {
-		if w, ok := b.Metadata[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
+	eq := domain.SameString
+	return a.Email == b.Email && a.EmailVerified == b.EmailVerified && eq(a.FirstName, b.FirstName) && eq(a.LastName, b.LastName) &&
+		eq(a.Name, b.Name) && eq(a.Locale, b.Locale) && eq(a.ExternalID, b.ExternalID) && domain.SameMetadata(a.Metadata, b.Metadata)
 }

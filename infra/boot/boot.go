@@ -21,6 +21,7 @@ import (
 	"github.com/keywayhq/keyway/domain/environment"
 	"github.com/keywayhq/keyway/events"
 	"github.com/keywayhq/keyway/infra/bolt"
+	"github.com/keywayhq/keyway/infra/dns"
 	"github.com/keywayhq/keyway/infra/dynamo"
 )
 
@@ -35,6 +36,7 @@ type Settings struct {
 	APIKey      string // KEYWAY_API_KEY: fixes the seeded environment's key
 	ClientID    string // KEYWAY_CLIENT_ID: fixes the seeded environment's client id
 	Tables      dynamo.Tables
+	DNS         string     // KEYWAY_DNS_RESOLVER: host:port of the resolver for domain verification; empty: the system's
 	LogLevel    slog.Level // KEYWAY_LOG_LEVEL: debug, info (default), warn, error
 }
 
@@ -54,6 +56,7 @@ func SettingsFromEnv() (Settings, error) {
 		APIKey:      os.Getenv("KEYWAY_API_KEY"),
 		ClientID:    os.Getenv("KEYWAY_CLIENT_ID"),
 		Tables:      dynamo.TablesFromEnv(),
+		DNS:         os.Getenv("KEYWAY_DNS_RESOLVER"),
 	}
 	if s.Store != StoreEmbedded && s.Store != StoreDynamoDB {
 		return s, fmt.Errorf("KEYWAY_STORE must be %s or %s, not %q", StoreEmbedded, StoreDynamoDB, s.Store)
@@ -113,7 +116,7 @@ func Build(ctx context.Context, s Settings, log *slog.Logger) (*Keyway, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := app.New(app.Config{Store: store, Logger: log})
+	a := app.New(app.Config{Store: store, Logger: log, DNS: dns.New(s.DNS, dns.DefaultTimeout)})
 	return &Keyway{Store: store, App: a, Handler: api.New(a, log, time.Now)}, nil
 }
 
