@@ -1,6 +1,6 @@
 // Package peers starts the real local peers Keyway's tests run against
-// (DynamoDB Local, moto, aws-lambda-rie) as child processes on 127.0.0.1,
-// waits until they answer, and stops them again.
+// (DynamoDB Local, moto, aws-lambda-rie, and keyway serve itself) as child
+// processes on 127.0.0.1, waits until they answer, and stops them again.
 //
 // It is meant for TestMain:
 //
@@ -36,6 +36,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,6 +52,9 @@ const (
 
 	// stopGrace is how long Stop waits after SIGTERM before SIGKILL.
 	stopGrace = 5 * time.Second
+
+	// buildTimeout bounds BuildKeyway's go build.
+	buildTimeout = 2 * time.Minute
 
 	// startAttempts is how often a Start* helper retries with a new port when
 	// the peer exits before it is ready (another process took the port).
@@ -90,8 +95,11 @@ type Spec struct {
 	Args []string
 	// Dir is the working directory; empty means the current one.
 	Dir string
-	// Env is added to the current process's environment (later entries win).
+	// Env is added to BaseEnv (later entries win).
 	Env []string
+	// BaseEnv is the environment Env is added to; nil means the current
+	// process's.
+	BaseEnv []string
 	// Port is the port the peer will listen on; it sets Peer.Port and Peer.URL.
 	Port int
 	// Ready probes the peer once and returns nil when it is ready to serve.
@@ -126,7 +134,11 @@ func Start(ctx context.Context, spec Spec) (*Peer, error) {
 
 	cmd := exec.Command(spec.Path, spec.Args...)
 	cmd.Dir = spec.Dir
-	cmd.Env = append(os.Environ(), spec.Env...)
+	base := spec.BaseEnv
+	if base == nil {
+		base = os.Environ()
+	}
+	cmd.Env = slices.Concat(base, spec.Env)
 	cmd.Stdout = w
 	cmd.Stderr = w
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -228,6 +240,44 @@ func (p *Peer) Stop() error {
 		<-p.done
 	})
 	return p.stopErr
+}
+
+// Terminate sends SIGTERM to the peer's process (the group leader only, so
+// that its own shutdown is what is tested) and waits up to timeout for it to
+// exit. It returns nil only when the process was still running and then
+// exited with status 0, which is how a test proves a graceful shutdown.
+// Whatever the outcome, the rest of the group is killed afterwards, as by
+// Stop; once the peer is stopped, Terminate returns an error.
+func (p *Peer) Terminate(timeout time.Duration) error {
+	err := fmt.Errorf("peers: %s was already stopped", p.Name)
+	p.stopOnce.Do(func() { err = p.terminate(timeout) })
+	return err
+}
+
+func (p *Peer) terminate(timeout time.Duration) error {
+	pgid := p.cmd.Process.Pid
+	defer func() {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		<-p.done
+	}()
+	if p.Exited() {
+		if p.waitErr != nil {
+			p.stopErr = fmt.Errorf("peers: %s had exited: %w", p.Name, p.waitErr)
+		}
+		return fmt.Errorf("peers: %s exited before SIGTERM: %v", p.Name, p.waitErr)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return fmt.Errorf("peers: %s: SIGTERM: %w", p.Name, err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		return fmt.Errorf("peers: %s did not exit within %s of SIGTERM", p.Name, timeout)
+	}
+	if p.waitErr != nil {
+		return fmt.Errorf("peers: %s did not exit cleanly after SIGTERM: %w", p.Name, p.waitErr)
+	}
+	return nil
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
@@ -464,6 +514,62 @@ func Invoke(ctx context.Context, baseURL string, payload []byte) ([]byte, error)
 		return body, fmt.Errorf("peers: invoke: status %d: %s", resp.StatusCode, body)
 	}
 	return body, nil
+}
+
+// BuildKeyway builds ./cmd/keyway of this repository into dir and returns
+// the binary's path, so that tests run the real keyway command.
+func BuildKeyway(dir string) (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	bin := filepath.Join(dir, "keyway")
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goTool, "build", "-o", bin, "./cmd/keyway")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("peers: go build ./cmd/keyway: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// KeywayEnv returns this process's environment without any KEYWAY_* or AWS_*
+// setting, plus extra (later entries win), so that the caller's shell cannot
+// change what a keyway child process sees.
+func KeywayEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "KEYWAY_") || strings.HasPrefix(kv, "AWS_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, extra...)
+}
+
+// StartKeyway runs `bin serve` in dir on a free port, with env added to
+// KeywayEnv and KEYWAY_ADDR set to that port, and waits until GET /health
+// answers 200. It retries with a new port when the server exits during
+// start-up (the port was taken in between). Check a graceful shutdown with
+// Terminate.
+func StartKeyway(ctx context.Context, bin, dir string, env []string) (*Peer, error) {
+	return startOnFreePort(ctx, func(port int) Spec {
+		return Spec{
+			Name:    "keyway serve",
+			Path:    bin,
+			Args:    []string{"serve"},
+			Dir:     dir,
+			BaseEnv: KeywayEnv(),
+			Env:     append(slices.Clone(env), "KEYWAY_ADDR="+net.JoinHostPort("127.0.0.1", strconv.Itoa(port))),
+			Port:    port,
+			Ready:   HTTPReady("/health", http.StatusOK),
+		}
+	})
 }
 
 // tailBuffer is a goroutine-safe writer that keeps the last limit bytes.

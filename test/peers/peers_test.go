@@ -3,6 +3,7 @@ package peers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -102,21 +103,9 @@ func TestMoto(t *testing.T) {
 }
 
 func TestStartReportsEarlyExit(t *testing.T) {
-	sh, err := exec.LookPath("sh")
-	if err != nil {
-		t.Skip("no sh")
-	}
-	port, err := FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	spec := shSpec(t, "failing", "echo boom >&2; exit 3")
 	start := time.Now()
-	_, err = Start(context.Background(), Spec{
-		Name: "failing",
-		Path: sh,
-		Args: []string{"-c", "echo boom >&2; exit 3"},
-		Port: port,
-	})
+	_, err := Start(context.Background(), spec)
 	if err == nil {
 		t.Fatal("Start succeeded for a process that exits")
 	}
@@ -129,6 +118,85 @@ func TestStartReportsEarlyExit(t *testing.T) {
 }
 
 func TestStartTimeout(t *testing.T) {
+	spec := shSpec(t, "silent", "sleep 30")
+	spec.Timeout = 500 * time.Millisecond
+	if _, err := Start(context.Background(), spec); err == nil {
+		t.Fatal("Start succeeded for a process that never listens")
+	}
+}
+
+func TestBaseEnv(t *testing.T) {
+	t.Setenv("KEYWAY_PEERS_TEST_SHELL", "leaked")
+	spec := shSpec(t, "env", `echo "[$KEYWAY_PEERS_TEST_SHELL][$KEYWAY_PEERS_TEST_SET]"; echo ready; sleep 30`)
+	spec.BaseEnv = KeywayEnv()
+	spec.Env = []string{"KEYWAY_PEERS_TEST_SET=set"}
+	p := startShell(t, spec)
+	if out := p.Output(); !strings.Contains(out, "[][set]") {
+		t.Fatalf("BaseEnv/Env not applied: %q", out)
+	}
+}
+
+func TestKeywayEnv(t *testing.T) {
+	t.Setenv("KEYWAY_STORE", "dynamodb")
+	t.Setenv("AWS_REGION", "eu-west-1")
+	env := KeywayEnv("KEYWAY_STORE=embedded")
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "AWS_") || (strings.HasPrefix(kv, "KEYWAY_") && kv != "KEYWAY_STORE=embedded") {
+			t.Errorf("the caller's %s got through", kv)
+		}
+	}
+	if env[len(env)-1] != "KEYWAY_STORE=embedded" {
+		t.Errorf("extra is not last: %q", env[len(env)-1])
+	}
+}
+
+func TestTerminate(t *testing.T) {
+	// Each script prints "ready" once its TERM trap is set, so that SIGTERM
+	// cannot arrive before the trap.
+	loop := "echo ready; while :; do sleep 0.05; done"
+	// "gone" exits by itself, but only once the test creates $GONE: exiting
+	// before Start has seen "ready" would fail Start instead.
+	gone := filepath.Join(t.TempDir(), "gone")
+	for _, tc := range []struct {
+		name, script, wantErr string
+	}{
+		{"clean", "trap 'exit 0' TERM; " + loop, ""},
+		{"failing", "trap 'exit 3' TERM; " + loop, "did not exit cleanly"},
+		{"stuck", "trap '' TERM; " + loop, "did not exit within"},
+		{"gone", `echo ready; while [ ! -e "$GONE" ]; do sleep 0.01; done; exit 0`, "exited before SIGTERM"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := shSpec(t, tc.name, tc.script)
+			spec.Env = []string{"GONE=" + gone}
+			p := startShell(t, spec)
+			if tc.name == "gone" {
+				if err := os.WriteFile(gone, nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				for !p.Exited() {
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+			err := p.Terminate(500 * time.Millisecond)
+			if tc.wantErr == "" && err != nil {
+				t.Fatalf("Terminate: %v", err)
+			}
+			if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("Terminate: %v, want an error with %q", err, tc.wantErr)
+			}
+			if !p.Exited() {
+				t.Fatal("process still running after Terminate")
+			}
+			if err := p.Terminate(time.Second); err == nil {
+				t.Fatal("second Terminate succeeded")
+			}
+		})
+	}
+}
+
+// shSpec returns a Spec that runs script under sh on a free port.
+func shSpec(t *testing.T, name, script string) Spec {
+	t.Helper()
 	sh, err := exec.LookPath("sh")
 	if err != nil {
 		t.Skip("no sh")
@@ -137,16 +205,25 @@ func TestStartTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Start(context.Background(), Spec{
-		Name:    "silent",
-		Path:    sh,
-		Args:    []string{"-c", "sleep 30"},
-		Port:    port,
-		Timeout: 500 * time.Millisecond,
-	})
-	if err == nil {
-		t.Fatal("Start succeeded for a process that never listens")
+	return Spec{Name: name, Path: sh, Args: []string{"-c", script}, Port: port}
+}
+
+// startShell starts spec and waits until it prints "ready".
+func startShell(t *testing.T, spec Spec) *Peer {
+	t.Helper()
+	spec.Ready = func(_ context.Context, p *Peer) error {
+		if !strings.Contains(p.Output(), "ready") {
+			return errors.New(`no "ready" yet`)
+		}
+		return nil
 	}
+	spec.Timeout = 10 * time.Second
+	p, err := Start(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Stop() })
+	return p
 }
 
 // startOrSkip starts a peer, skipping the test when the peers are not

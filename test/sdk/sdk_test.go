@@ -12,13 +12,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,7 +33,6 @@ const (
 )
 
 const (
-	buildTimeout    = 2 * time.Minute
 	peerTimeout     = 90 * time.Second
 	commandTimeout  = 30 * time.Second // bootstrap, env create
 	healthTimeout   = 30 * time.Second
@@ -70,14 +66,13 @@ func setup(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	keywayBin = filepath.Join(tmp, "keyway")
 
 	var wg sync.WaitGroup
 	var buildErr, ddbErr error
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		buildErr = buildKeyway(root, keywayBin)
+		keywayBin, buildErr = peers.BuildKeyway(tmp)
 	}()
 	go func() {
 		defer wg.Done()
@@ -94,21 +89,6 @@ func setup(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
-}
-
-func buildKeyway(root, out string) error {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goTool, "build", "-o", out, "./cmd/keyway")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/keyway: %v\n%s", err, b)
-	}
-	return nil
 }
 
 func TestSDKEmbedded(t *testing.T) {
@@ -160,26 +140,13 @@ func requireNode(t *testing.T) {
 	}
 }
 
-// childEnv is this process's environment without any KEYWAY_* or AWS_*
-// setting of the caller's shell, plus extra (later entries win).
-func childEnv(extra ...string) []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "KEYWAY_") || strings.HasPrefix(kv, "AWS_") {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return append(out, extra...)
-}
-
 // keyway runs a keyway subcommand to completion and returns its stdout.
 func keyway(t *testing.T, env []string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, keywayBin, args...)
-	cmd.Env = childEnv(append([]string{"KEYWAY_LOG_LEVEL=warn"}, env...)...)
+	cmd.Env = peers.KeywayEnv(append([]string{"KEYWAY_LOG_LEVEL=warn"}, env...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -201,118 +168,30 @@ func createProduction(t *testing.T, env []string) string {
 	return m[1]
 }
 
-// server is a running `keyway serve`.
-type server struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-	err  error // set before done is closed
-	port int
-}
-
-func (s *server) exited() bool {
-	select {
-	case <-s.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// startServer runs keyway serve on a free port and waits for GET /health.
-// It tries another port if the server exits during start-up (the port was
-// taken in between).
-func startServer(t *testing.T, env []string) *server {
+// startServer runs keyway serve on env with the suite's credentials and
+// waits for GET /health.
+func startServer(t *testing.T, env []string) *peers.Peer {
 	t.Helper()
-	var last string
-	for attempt := 0; attempt < 3; attempt++ {
-		port, err := peers.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := &server{out: &syncBuffer{}, done: make(chan struct{}), port: port}
-		s.cmd = exec.Command(keywayBin, "serve")
-		s.cmd.Env = childEnv(append(append([]string{}, env...),
-			"KEYWAY_ADDR=127.0.0.1:"+strconv.Itoa(port),
-			"KEYWAY_API_KEY="+stagingKey,
-			"KEYWAY_CLIENT_ID="+clientID,
-			"KEYWAY_LOG_LEVEL=info",
-		)...)
-		s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-		if err := s.cmd.Start(); err != nil {
-			t.Fatalf("start keyway serve: %v", err)
-		}
-		go func() {
-			s.err = s.cmd.Wait()
-			close(s.done)
-		}()
-		t.Cleanup(func() {
-			if !s.exited() {
-				_ = s.cmd.Process.Kill()
-				<-s.done
-			}
-		})
-		err = waitHealthy(s)
-		if err == nil {
-			return s
-		}
-		if !s.exited() {
-			t.Fatalf("keyway serve: %v\n--- server output ---\n%s", err, s.out.String())
-		}
-		last = fmt.Sprintf("%v\n--- server output ---\n%s", err, s.out.String())
+	ctx, cancel := context.WithTimeout(context.Background(), healthTimeout)
+	defer cancel()
+	srv, err := peers.StartKeyway(ctx, keywayBin, "", append(append([]string{}, env...),
+		"KEYWAY_API_KEY="+stagingKey,
+		"KEYWAY_CLIENT_ID="+clientID,
+		"KEYWAY_LOG_LEVEL=info",
+	))
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("keyway serve did not start: %s", last)
-	return nil
-}
-
-func waitHealthy(s *server) error {
-	url := fmt.Sprintf("http://127.0.0.1:%d/health", s.port)
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(healthTimeout)
-	for {
-		if s.exited() {
-			return fmt.Errorf("exited during start-up: %v", s.err)
-		}
-		resp, err := client.Get(url)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("GET /health: %s", resp.Status)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not healthy after %s: %v", healthTimeout, err)
-		}
-		select {
-		case <-s.done:
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	t.Cleanup(func() { srv.Stop() })
+	return srv
 }
 
 // stop sends SIGTERM and checks that the server exits with status 0 in time.
-func (s *server) stop(t *testing.T) {
+func stop(t *testing.T, srv *peers.Peer) {
 	t.Helper()
-	if s.exited() {
-		t.Errorf("keyway serve exited before SIGTERM: %v", s.err)
-		return
-	}
 	start := time.Now()
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Errorf("SIGTERM: %v", err)
-	}
-	select {
-	case <-s.done:
-	case <-time.After(shutdownTimeout):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-		t.Errorf("keyway serve did not exit within %s of SIGTERM", shutdownTimeout)
-		return
-	}
-	if s.err != nil {
-		t.Errorf("keyway serve did not exit cleanly after SIGTERM: %v", s.err)
+	if err := srv.Terminate(shutdownTimeout); err != nil {
+		t.Error(err)
 		return
 	}
 	t.Logf("keyway serve exited with status 0, %s after SIGTERM", time.Since(start).Round(time.Millisecond))
@@ -324,7 +203,7 @@ func runSuite(t *testing.T, env []string, prodKey string) {
 	srv := startServer(t, env)
 	defer func() {
 		if t.Failed() {
-			t.Logf("--- keyway serve output (last %d lines) ---\n%s", serverLogLines, tail(srv.out.String(), serverLogLines))
+			t.Logf("--- keyway serve output (last %d lines) ---\n%s", serverLogLines, tail(srv.Output(), serverLogLines))
 		}
 	}()
 
@@ -333,8 +212,8 @@ func runSuite(t *testing.T, env []string, prodKey string) {
 	testDir := filepath.Join(repoRoot, "test")
 	cmd := exec.CommandContext(ctx, "node", "--test", "--test-reporter=spec", "sdk/")
 	cmd.Dir = testDir
-	cmd.Env = childEnv(
-		"KEYWAY_PORT="+strconv.Itoa(srv.port),
+	cmd.Env = peers.KeywayEnv(
+		"KEYWAY_PORT="+strconv.Itoa(srv.Port),
 		"KEYWAY_API_KEY="+stagingKey,
 		"KEYWAY_CLIENT_ID="+clientID,
 		"KEYWAY_PROD_API_KEY="+prodKey,
@@ -358,7 +237,7 @@ func runSuite(t *testing.T, env []string, prodKey string) {
 		t.Logf("node --test sdk/ passed in %s", time.Since(start).Round(time.Millisecond))
 	}
 
-	srv.stop(t)
+	stop(t, srv)
 }
 
 // serverLogLines is how much of the server's log a failed test shows.
@@ -404,22 +283,4 @@ func (l *lineLogger) Flush() {
 		l.t.Log(l.prefix + string(l.buf))
 		l.buf = nil
 	}
-}
-
-// syncBuffer is a goroutine-safe bytes.Buffer.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

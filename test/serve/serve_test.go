@@ -4,7 +4,7 @@
 package serve_test
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,8 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
-	"syscall"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,16 +29,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	keywayBin = filepath.Join(dir, "keyway")
-	root, err := peers.RepoRoot()
-	if err == nil {
-		cmd := exec.Command("go", "build", "-o", keywayBin, "./cmd/keyway")
-		cmd.Dir = root
-		var out []byte
-		if out, err = cmd.CombinedOutput(); err != nil {
-			err = fmt.Errorf("%v\n%s", err, out)
-		}
-	}
+	keywayBin, err = peers.BuildKeyway(dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "build keyway:", err)
 		os.Exit(1)
@@ -49,79 +39,27 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// server is a running keyway serve.
-type server struct {
-	cmd  *exec.Cmd
-	url  string
-	out  *syncBuffer
-	done chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // start runs keyway serve in dir with env and waits until it is healthy.
-func start(t testing.TB, dir string, env ...string) *server {
+func start(t testing.TB, dir string, env ...string) *peers.Peer {
 	t.Helper()
-	port, err := peers.FreePort()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, err := peers.StartKeyway(ctx, keywayBin, dir, append([]string{"KEYWAY_LOG_LEVEL=warn"}, env...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{url: fmt.Sprintf("http://127.0.0.1:%d", port), out: &syncBuffer{}, done: make(chan error, 1)}
-	s.cmd = exec.Command(keywayBin, "serve")
-	s.cmd.Dir = dir
-	s.cmd.Env = append(os.Environ(), append([]string{fmt.Sprintf("KEYWAY_ADDR=127.0.0.1:%d", port), "KEYWAY_LOG_LEVEL=warn"}, env...)...)
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.done <- s.cmd.Wait() }()
-	t.Cleanup(func() { s.stop(t) })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(s.url + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s
-			}
-		}
-		select {
-		case err := <-s.done:
-			t.Fatalf("keyway serve exited: %v\n%s", err, s.out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("keyway serve not healthy after 20 s\n%s", s.out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	t.Cleanup(func() { stop(t, s) })
+	return s
 }
 
 // stop sends SIGTERM and requires a clean exit within 10 s.
-func (s *server) stop(t testing.TB) {
+func stop(t testing.TB, s *peers.Peer) {
 	t.Helper()
-	if s.cmd.ProcessState != nil {
+	if s.Exited() {
 		return
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-s.done:
-		if err != nil {
-			t.Errorf("keyway serve exited with %v after SIGTERM\n%s", err, s.out)
-		}
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		t.Errorf("keyway serve did not stop within 10 s of SIGTERM")
+	if err := s.Terminate(10 * time.Second); err != nil {
+		t.Errorf("%v\n%s", err, s.Output())
 	}
 }
 
@@ -147,28 +85,28 @@ func call(t testing.TB, method, url, key, body string) (int, map[string]any) {
 func TestFirstStartSeedsAndDataSurvivesARestart(t *testing.T) {
 	dir := t.TempDir() // the working directory: data goes to ./.keyway by default
 	s := start(t, dir)
-	key := keyLine.FindStringSubmatch(s.out.String())
-	client := clientLine.FindStringSubmatch(s.out.String())
+	key := keyLine.FindStringSubmatch(s.Output())
+	client := clientLine.FindStringSubmatch(s.Output())
 	if key == nil || client == nil {
-		t.Fatalf("first start did not print the key and client id:\n%s", s.out)
+		t.Fatalf("first start did not print the key and client id:\n%s", s.Output())
 	}
-	status, u := call(t, "POST", s.url+"/user_management/users", key[1], `{"email":"persist@example.com"}`)
+	status, u := call(t, "POST", s.URL+"/user_management/users", key[1], `{"email":"persist@example.com"}`)
 	if status != 201 {
 		t.Fatalf("create: %d %v", status, u)
 	}
-	s.stop(t)
+	stop(t, s)
 	if _, err := os.Stat(filepath.Join(dir, ".keyway", "keyway.db")); err != nil {
 		t.Fatalf("no data under ./.keyway: %v", err)
 	}
 
 	s = start(t, dir)
-	if keyLine.MatchString(s.out.String()) {
-		t.Fatalf("restart printed a new key:\n%s", s.out)
+	if keyLine.MatchString(s.Output()) {
+		t.Fatalf("restart printed a new key:\n%s", s.Output())
 	}
-	if !strings.Contains(s.out.String(), client[1]) {
-		t.Fatalf("restart did not print the same client id %s:\n%s", client[1], s.out)
+	if !strings.Contains(s.Output(), client[1]) {
+		t.Fatalf("restart did not print the same client id %s:\n%s", client[1], s.Output())
 	}
-	status, got := call(t, "GET", s.url+"/user_management/users/"+u["id"].(string), key[1], "")
+	status, got := call(t, "GET", s.URL+"/user_management/users/"+u["id"].(string), key[1], "")
 	if status != 200 || got["email"] != "persist@example.com" {
 		t.Fatalf("after restart: %d %v", status, got)
 	}
@@ -178,13 +116,13 @@ func TestFixedKeyAndClientID(t *testing.T) {
 	const key = "sk_test_fixedfixedfixedfixedfixed1234"
 	const client = "client_01JABCDEFGHJKMNPQRSTVWXYZ0"
 	s := start(t, t.TempDir(), "KEYWAY_DATA_DIR="+t.TempDir(), "KEYWAY_API_KEY="+key, "KEYWAY_CLIENT_ID="+client)
-	if keyLine.MatchString(s.out.String()) || !strings.Contains(s.out.String(), client) {
-		t.Fatalf("fixed key/client id not used:\n%s", s.out)
+	if keyLine.MatchString(s.Output()) || !strings.Contains(s.Output(), client) {
+		t.Fatalf("fixed key/client id not used:\n%s", s.Output())
 	}
-	if status, body := call(t, "GET", s.url+"/user_management/users", key, ""); status != 200 {
+	if status, body := call(t, "GET", s.URL+"/user_management/users", key, ""); status != 200 {
 		t.Fatalf("list with the fixed key: %d %v", status, body)
 	}
-	if status, _ := call(t, "GET", s.url+"/user_management/users", "sk_test_other", ""); status != 401 {
+	if status, _ := call(t, "GET", s.URL+"/user_management/users", "sk_test_other", ""); status != 401 {
 		t.Fatalf("other key: %d", status)
 	}
 }
@@ -203,39 +141,21 @@ func TestBadSettingsFailClearly(t *testing.T) {
 // bench starts one server for a benchmark and returns its URL and key.
 func bench(b *testing.B) (string, string) {
 	s := start(b, b.TempDir(), "KEYWAY_DATA_DIR="+b.TempDir())
-	m := keyLine.FindStringSubmatch(s.out.String())
+	m := keyLine.FindStringSubmatch(s.Output())
 	if m == nil {
-		b.Fatalf("no key printed:\n%s", s.out)
+		b.Fatalf("no key printed:\n%s", s.Output())
 	}
-	return s.url, m[1]
+	return s.URL, m[1]
 }
 
 func BenchmarkPostUser(b *testing.B) {
 	url, key := bench(b)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
-	var n sync.Mutex
-	i := 0
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			n.Lock()
-			i++
-			body := fmt.Sprintf(`{"email":"bench%d@example.com","first_name":"Bench"}`, i)
-			n.Unlock()
-			req, _ := http.NewRequest("POST", url+"/user_management/users", strings.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+key)
-			resp, err := client.Do(req)
-			if err != nil {
-				b.Fatal(err)
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 201 {
-				b.Fatalf("status %d", resp.StatusCode)
-			}
-		}
+	var i atomic.Int64
+	load(b, key, 201, func() *http.Request {
+		body := fmt.Sprintf(`{"email":"bench%d@example.com","first_name":"Bench"}`, i.Add(1))
+		req, _ := http.NewRequest("POST", url+"/user_management/users", strings.NewReader(body))
+		return req
 	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 }
 
 func BenchmarkGetUser(b *testing.B) {
@@ -245,11 +165,21 @@ func BenchmarkGetUser(b *testing.B) {
 		b.Fatal(status)
 	}
 	target := url + "/user_management/users/" + u["id"].(string)
+	load(b, key, 200, func() *http.Request {
+		req, _ := http.NewRequest("GET", target, nil)
+		return req
+	})
+}
+
+// load sends the requests that next builds (with key) from parallel
+// goroutines until b.N are done, requires status want for each, and reports
+// the throughput.
+func load(b *testing.B, key string, want int, next func() *http.Request) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			req, _ := http.NewRequest("GET", target, nil)
+			req := next()
 			req.Header.Set("Authorization", "Bearer "+key)
 			resp, err := client.Do(req)
 			if err != nil {
@@ -257,7 +187,7 @@ func BenchmarkGetUser(b *testing.B) {
 			}
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != 200 {
+			if resp.StatusCode != want {
 				b.Fatalf("status %d", resp.StatusCode)
 			}
 		}
