@@ -52,6 +52,37 @@ func (s *Server) routes() {
 	s.handle("GET /user_management/users/external_id/{external_id}", s.getUserByExternalID)
 	s.handle("PUT /user_management/users/{id}", s.updateUser)
 	s.handle("DELETE /user_management/users/{id}", s.deleteUser)
+
+	s.handle("POST /organizations", s.createOrganization)
+	s.handle("GET /organizations", s.listOrganizations)
+	s.handle("GET /organizations/{id}", s.getOrganization)
+	s.handle("GET /organizations/external_id/{external_id}", s.getOrganizationByExternalID)
+	s.handle("PUT /organizations/{id}", s.updateOrganization)
+	s.handle("DELETE /organizations/{id}", s.deleteOrganization)
+	s.handle("POST /organization_domains", s.createDomain)
+	s.handle("GET /organization_domains/{id}", s.getDomain)
+	s.handle("POST /organization_domains/{id}/verify", s.verifyDomain(false))
+	s.handle("DELETE /organization_domains/{id}", s.deleteDomain)
+
+	s.handle("POST /user_management/organization_memberships", s.createMembership)
+	s.handle("GET /user_management/organization_memberships", s.listMemberships)
+	s.handle("GET /user_management/organization_memberships/{id}", s.getMembership)
+	s.handle("PUT /user_management/organization_memberships/{id}", s.updateMembership)
+	s.handle("PUT /user_management/organization_memberships/{id}/deactivate", s.membershipStatus(s.app.DeactivateMembership))
+	s.handle("PUT /user_management/organization_memberships/{id}/reactivate", s.membershipStatus(s.app.ReactivateMembership))
+	s.handle("DELETE /user_management/organization_memberships/{id}", s.deleteMembership)
+
+	s.handle("GET /authorization/roles", s.listRoles)
+	s.handle("POST /authorization/roles", s.createRole)
+	s.handle("GET /authorization/roles/{slug}", s.getRole)
+
+	s.handle("GET /events", s.listEvents)
+
+	// Keyway's own management API, beyond WorkOS's.
+	s.handle("GET /keyway/organizations/{id}/policies", s.getPolicies)
+	s.handle("PUT /keyway/organizations/{id}/policies", s.putPolicies)
+	s.handle("POST /keyway/organization_domains/{id}/verify_manually", s.verifyDomain(true))
+	s.handle("GET /keyway/auth_policy", s.authPolicy)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"code": "route_not_found", "message": "No route for " + r.Method + " " + r.URL.Path + "."})
 	})
