@@ -16,8 +16,8 @@ import (
 	"github.com/keywayhq/keyway/domain/environment"
 	"github.com/keywayhq/keyway/domain/membership"
 	"github.com/keywayhq/keyway/domain/organization"
-	"github.com/keywayhq/keyway/domain/role"
 	"github.com/keywayhq/keyway/domain/password"
+	"github.com/keywayhq/keyway/domain/role"
 	"github.com/keywayhq/keyway/domain/user"
 	"github.com/keywayhq/keyway/events"
 )

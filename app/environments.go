@@ -206,6 +206,19 @@ func (a *App) addKey(ctx context.Context, env environment.Environment, key strin
 	return apiKey.Hint, err
 }
 
+// projectEnvironment is an environment's read models: the environment and
+// one item per API key hash, which authentication reads.
+func projectEnvironment(s environment.State) []events.Item {
+	if !s.Exists {
+		return nil
+	}
+	items := []events.Item{newItem(environmentCollection, s.ID, s.Environment, events.Index1, environmentsPartition, s.ID)}
+	for _, k := range s.Keys {
+		items = append(items, apiKeyItem(s.Environment, k))
+	}
+	return items
+}
+
 func apiKeyItem(env environment.Environment, k environment.APIKey) events.Item {
 	p := Principal{EnvironmentID: env.ID, Environment: env.Name, Type: env.Type, ClientID: env.ClientID, KeyID: k.ID}
 	return newItem(apiKeyCollection, k.Hash, p, "", "", "")

@@ -89,6 +89,19 @@ func newItem(collection, id string, v any, idx events.Index, partition, sortKey 
 	return it
 }
 
+// canonicalJSON re-encodes JSON with sorted keys and no spacing.
+func canonicalJSON(b []byte) []byte {
+	var v any
+	if json.Unmarshal(b, &v) != nil {
+		return b
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return b
+	}
+	return out
+}
+
 // fold applies a stream's events to a zero state.
 func fold[S any](a *App, envs []events.Envelope, evolve func(S, events.Event) S) (S, error) {
 	var s S

@@ -2,6 +2,7 @@
 //
 //	keyway serve                      the API on the configured store
 //	keyway bootstrap                  create the DynamoDB tables
+//	keyway rebuild                    replay the log into fresh read models
 //	keyway env list                   list environments
 //	keyway env create NAME [-type T]  create an environment and print its key
 //	keyway env key NAME               add an API key to an environment
@@ -39,6 +40,7 @@ func main() {
 const usage = `usage:
   keyway serve                       serve the API (KEYWAY_ADDR, KEYWAY_STORE, KEYWAY_DATA_DIR, ...)
   keyway bootstrap                   create the DynamoDB tables (KEYWAY_EVENTS_TABLE, KEYWAY_STATE_TABLE, AWS_*)
+  keyway rebuild                     replay the whole log into the read models (stop keyway serve first on the embedded store)
   keyway env list                    list environments
   keyway env create NAME [-type T]   create an environment (T: staging or production) and print its API key
   keyway env key NAME                add an API key to an environment and print it`
@@ -66,6 +68,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return nil
 	case "env":
 		return envCommand(ctx, settings, args[1:], out)
+	case "rebuild":
+		k, err := boot.Build(ctx, settings, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return err
+		}
+		defer k.Close()
+		stats, err := k.App.RebuildAll(ctx)
+		for _, st := range stats {
+			fmt.Fprintf(out, "%s: %d written, %d deleted, %d unchanged\n", st.Environment, st.Written, st.Deleted, st.Unchanged)
+		}
+		return err
 	case "help", "-h", "--help":
 		fmt.Fprintln(out, usage)
 		return nil
