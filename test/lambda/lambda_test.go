@@ -15,12 +15,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
-	"github.com/keywayhq/keyway/infra/dynamo"
 
 	"github.com/keywayhq/keyway/test/peers"
 )
@@ -88,20 +82,13 @@ func embeddedEnv(t testing.TB) []string {
 
 func dynamoEnv(t testing.TB) []string {
 	t.Helper()
-	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
-	env := []string{"KEYWAY_STORE=dynamodb", "KEYWAY_EVENTS_TABLE=lambda-events-" + suffix, "KEYWAY_STATE_TABLE=lambda-state-" + suffix,
-		"AWS_ENDPOINT_URL_DYNAMODB=" + ddbURL, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
-		"KEYWAY_API_KEY=" + apiKey, "KEYWAY_CLIENT_ID=" + clientID, "KEYWAY_LOG_LEVEL=warn"}
-	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")))
+	tables, err := peers.FreshTables(context.Background(), ddbURL, "lambda")
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(ddbURL) })
-	tables := dynamo.Tables{Events: "lambda-events-" + suffix, State: "lambda-state-" + suffix}
-	if err := dynamo.Bootstrap(context.Background(), client, tables); err != nil {
-		t.Fatal(err)
-	}
+	env := []string{"KEYWAY_STORE=dynamodb", "KEYWAY_EVENTS_TABLE=" + tables.Events, "KEYWAY_STATE_TABLE=" + tables.State,
+		"AWS_ENDPOINT_URL_DYNAMODB=" + ddbURL, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
+		"KEYWAY_API_KEY=" + apiKey, "KEYWAY_CLIENT_ID=" + clientID, "KEYWAY_LOG_LEVEL=warn"}
 	return env
 }
 
