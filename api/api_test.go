@@ -29,16 +29,27 @@ type fixture struct {
 	staging    string // API keys
 	production string
 	stagingEnv string // environment ids
+	prodEnv    string
 	clock      *eventstest.Clock
 }
 
-func newFixture(t *testing.T) *fixture { return newFixtureOn(t, nil) }
+// fixtureOptions change how a fixture is built; the zero value is newFixture's.
+type fixtureOptions struct {
+	wrap func(events.Store) events.Store // wraps the store the API uses
+	dns  app.TXTResolver                 // domain verification
+}
+
+func newFixture(t *testing.T) *fixture { return newFixtureWith(t, fixtureOptions{}) }
 
 func newFixtureOn(t *testing.T, wrap func(events.Store) events.Store) *fixture {
+	return newFixtureWith(t, fixtureOptions{wrap: wrap})
+}
+
+func newFixtureWith(t *testing.T, o fixtureOptions) *fixture {
 	t.Helper()
 	clock := eventstest.NewClock(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC))
 	var store events.Store = memstore.New(clock.Now)
-	a := app.New(app.Config{Store: store, Now: clock.Now, Password: password.Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
+	a := app.New(app.Config{Store: store, Now: clock.Now, DNS: o.dns, Password: password.Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
 	f := &fixture{t: t, store: store, clock: clock}
 	ctx := context.Background()
 	st, err := a.EnsureEnvironment(ctx, app.EnsureEnvironmentInput{Name: "staging", Type: "staging"})
@@ -52,10 +63,10 @@ func newFixtureOn(t *testing.T, wrap func(events.Store) events.Store) *fixture {
 	if !strings.HasPrefix(st.Key, "sk_test_") || !strings.HasPrefix(pr.Key, "sk_live_") {
 		t.Fatalf("keys %q %q", st.Key, pr.Key)
 	}
-	f.staging, f.production, f.stagingEnv = st.Key, pr.Key, st.Environment.ID
-	if wrap != nil {
-		store = wrap(store)
-		a = app.New(app.Config{Store: store, Now: clock.Now})
+	f.staging, f.production, f.stagingEnv, f.prodEnv = st.Key, pr.Key, st.Environment.ID, pr.Environment.ID
+	if o.wrap != nil {
+		store = o.wrap(store)
+		a = app.New(app.Config{Store: store, Now: clock.Now, DNS: o.dns})
 	}
 	f.srv = api.New(a, nil, clock.Now)
 	return f
@@ -115,7 +126,13 @@ func (f *fixture) createUser(key string, body map[string]any) map[string]any {
 // feedLen counts the events of the staging environment.
 func (f *fixture) feedLen() int {
 	f.t.Helper()
-	evs, err := f.store.Feed(context.Background(), events.FeedQuery{Environment: f.stagingEnv, Limit: 10000})
+	return f.feedLenOf(f.stagingEnv)
+}
+
+// feedLenOf counts the events of one environment.
+func (f *fixture) feedLenOf(env string) int {
+	f.t.Helper()
+	evs, err := f.store.Feed(context.Background(), events.FeedQuery{Environment: env, Limit: 10000})
 	if err != nil {
 		f.t.Fatal(err)
 	}

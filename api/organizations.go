@@ -226,19 +226,8 @@ func (s *Server) putPolicies(w http.ResponseWriter, r *http.Request, c *call) {
 		s.writeError(w, c, err)
 		return
 	}
-	id := r.PathValue("id")
-	cur, err := s.app.Policies(r.Context(), c.principal.EnvironmentID, id)
-	if err != nil {
-		s.writeError(w, c, err)
-		return
-	}
-	if b.JITMembership != nil {
-		cur.JITMembership = *b.JITMembership
-	}
-	if b.SSORequired != nil {
-		cur.SSORequired = *b.SSORequired
-	}
-	s.mutate(w, r, c, http.StatusOK, func(m app.Meta) (any, error) { return s.app.SetPolicies(r.Context(), m, id, cur) }, renderPolicies)
+	id, change := r.PathValue("id"), organization.ChangePolicies{JITMembership: b.JITMembership, SSORequired: b.SSORequired}
+	s.mutate(w, r, c, http.StatusOK, func(m app.Meta) (any, error) { return s.app.ChangePolicies(r.Context(), m, id, change) }, renderPolicies)
 }
 
 func (s *Server) authPolicy(w http.ResponseWriter, r *http.Request, c *call) {

@@ -67,7 +67,7 @@ func (a *App) ListEvents(ctx context.Context, env string, in ListEventsInput) (l
 	if in.Descending {
 		q.Before = cursor
 		if in.RangeStart != nil {
-			q.After = belowULID(in.RangeStart.Add(-time.Millisecond))
+			q.After = belowULID(*in.RangeStart)
 		}
 		if in.RangeEnd != nil && (q.Before == "" || events.MinULIDAt(in.RangeEnd.Add(time.Millisecond)) < q.Before) {
 			q.Before = events.MinULIDAt(in.RangeEnd.Add(time.Millisecond))

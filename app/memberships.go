@@ -89,7 +89,7 @@ func (a *App) CreateMembership(ctx context.Context, m Meta, userID, orgID, roleS
 	if roleSlug == "" {
 		roleSlug = "member"
 	}
-	if _, err := a.Role(ctx, m.Env, roleSlug); err != nil {
+	if err := a.checkRole(ctx, m.Env, roleSlug); err != nil {
 		return MembershipView{}, err
 	}
 	if !ValidID(userID, "user") {
@@ -176,7 +176,7 @@ func (a *App) membershipOf(ctx context.Context, env, userID, orgID string) (stri
 
 // UpdateMembership changes a membership's role.
 func (a *App) UpdateMembership(ctx context.Context, m Meta, id, roleSlug string) (MembershipView, error) {
-	if _, err := a.Role(ctx, m.Env, roleSlug); err != nil {
+	if err := a.checkRole(ctx, m.Env, roleSlug); err != nil {
 		return MembershipView{}, err
 	}
 	return a.membershipCommand(ctx, m, id, membership.ChangeRole{Role: roleSlug, At: a.now()})
@@ -218,15 +218,20 @@ func (a *App) membershipCommand(ctx context.Context, m Meta, id string, cmd any)
 
 // removeMemberships deletes every membership of one index partition (a
 // user's or an organization's), a batch per append, each at its version.
+// It pages on through the partition rather than reading it again from the
+// start, so that an item the index still shows (a lagging secondary index)
+// cannot keep it looping.
 func (a *App) removeMemberships(ctx context.Context, m Meta, idx events.Index, partition string) error {
+	q := events.Query{Environment: m.Env, Index: idx, Partition: partition, Limit: cleanupBatch}
 	for {
-		items, err := a.store.Query(ctx, events.Query{Environment: m.Env, Index: idx, Partition: partition, Limit: cleanupBatch})
+		items, err := a.store.Query(ctx, q)
 		if err != nil {
 			return fmt.Errorf("app: memberships to remove: %w", err)
 		}
 		if len(items) == 0 {
 			return nil
 		}
+		q.Start = items[len(items)-1].Indexes[idx].Sort
 		_, err = execute(ctx, a, m, func() (write, struct{}, error) {
 			var all write
 			for _, it := range items {

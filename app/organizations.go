@@ -196,13 +196,18 @@ func (a *App) RemoveDomain(ctx context.Context, m Meta, domainID string) error {
 	return err
 }
 
-// SetPolicies changes an organization's domain policies.
+// SetPolicies sets an organization's domain policies.
 func (a *App) SetPolicies(ctx context.Context, m Meta, orgID string, p organization.Policies) (OrganizationView, error) {
+	return a.ChangePolicies(ctx, m, orgID, organization.ChangePolicies{JITMembership: &p.JITMembership, SSORequired: &p.SSORequired})
+}
+
+// ChangePolicies changes the given domain policies of an organization.
+func (a *App) ChangePolicies(ctx context.Context, m Meta, orgID string, c organization.ChangePolicies) (OrganizationView, error) {
 	if !ValidID(orgID, "org") {
 		return OrganizationView{}, organization.ErrNotFound(orgID)
 	}
 	return execute(ctx, a, m, func() (write, OrganizationView, error) {
-		return a.decideOrganization(ctx, m.Env, orgID, organization.SetPolicies{Policies: p})
+		return a.decideOrganization(ctx, m.Env, orgID, c)
 	}, organizationClaimError)
 }
 
@@ -301,8 +306,8 @@ func (a *App) loadOrganization(ctx context.Context, env, id string) (organizatio
 
 // newDomains validates domain_data and gives each new domain its id and token.
 func (a *App) newDomains(field string, in []DomainInput) ([]organization.NewDomain, error) {
-	if len(in) > 50 {
-		return nil, domain.InvalidField(field, "too_many_domains", "An organization may have at most 50 domains.")
+	if len(in) > organization.MaxDomains {
+		return nil, domain.InvalidField(field, "too_many_domains", "An organization may have at most %d domains.", organization.MaxDomains)
 	}
 	var out []organization.NewDomain
 	for _, d := range in {

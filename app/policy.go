@@ -91,8 +91,13 @@ func (a *App) join(ctx context.Context, m Meta, u user.User) {
 	}
 }
 
+// emailDomain is an email's domain in the ASCII form organization domains
+// are stored in, so that an internationalized domain matches its punycode.
 func emailDomain(email string) string {
 	_, d, _ := strings.Cut(email, "@")
+	if ascii, err := organization.NormalizeDomain("email", d); err == nil {
+		return ascii
+	}
 	return d
 }
 

@@ -39,6 +39,17 @@ func (a *App) Role(ctx context.Context, env, slug string) (role.Role, error) {
 	return getJSON[role.Role](ctx, a, env, roleCollection, slug, errUnknownRole(slug))
 }
 
+// checkRole reports whether a membership may have the role slug. The
+// built-in roles exist even before they are stored, so that checking one
+// writes nothing, whatever becomes of the request.
+func (a *App) checkRole(ctx context.Context, env, slug string) error {
+	if isDefaultRole(slug) {
+		return nil
+	}
+	_, err := getJSON[role.Role](ctx, a, env, roleCollection, slug, errUnknownRole(slug))
+	return err
+}
+
 func errUnknownRole(slug string) error {
 	return &domain.Error{Kind: domain.Invalid, Code: "invalid_role", Message: "The role '" + slug + "' does not exist.",
 		Fields: []domain.FieldError{{Field: "role_slug", Code: "invalid_role"}}}
@@ -57,7 +68,7 @@ func isDefaultRole(slug string) bool {
 func (a *App) ensureDefaultRoles(ctx context.Context, env string) error {
 	for _, d := range role.Defaults {
 		desc := d.Description
-		_, err := a.CreateRole(ctx, Meta{Env: env, Actor: "keyway"}, role.Role{Slug: d.Slug, Name: d.Name, Description: &desc})
+		_, err := a.createRole(ctx, Meta{Env: env, Actor: "keyway"}, role.Role{Slug: d.Slug, Name: d.Name, Description: &desc})
 		var de *domain.Error
 		if err != nil && !(errors.As(err, &de) && de.Code == "role_slug_conflict") {
 			return err
@@ -66,8 +77,16 @@ func (a *App) ensureDefaultRoles(ctx context.Context, env string) error {
 	return nil
 }
 
-// CreateRole creates an environment role.
+// CreateRole creates an environment role. The built-in slugs are taken,
+// also before the built-in roles are stored.
 func (a *App) CreateRole(ctx context.Context, m Meta, r role.Role) (role.Role, error) {
+	if isDefaultRole(r.Slug) {
+		return role.Role{}, domain.Errorf(domain.Conflict, "role_slug_conflict", "A role with slug %s already exists.", r.Slug)
+	}
+	return a.createRole(ctx, m, r)
+}
+
+func (a *App) createRole(ctx context.Context, m Meta, r role.Role) (role.Role, error) {
 	if err := role.CheckSlug("slug", r.Slug); err != nil {
 		return role.Role{}, err
 	}

@@ -250,6 +250,11 @@ type RemoveDomain struct {
 // SetPolicies is the command to change the domain policies.
 type SetPolicies struct{ Policies Policies }
 
+// ChangePolicies is the command to change some of the domain policies; a
+// nil field stays as it is, so that concurrent changes of different
+// policies all apply.
+type ChangePolicies struct{ JITMembership, SSORequired *bool }
+
 // ErrNotFound is the 404 of an organization.
 func ErrNotFound(id string) error {
 	return domain.NotFoundf("entity_not_found", "Organization not found: '%s'.", id)
@@ -318,6 +323,9 @@ func Decide(s State, cmd any) ([]events.Event, error) {
 		if _, ok := s.DomainByName(c.Domain.Domain); ok {
 			return nil, domain.Errorf(domain.Conflict, "domain_already_exists", "The domain %s already belongs to this organization.", c.Domain.Domain)
 		}
+		if len(s.Domains) >= MaxDomains {
+			return nil, domain.InvalidField("domain", "too_many_domains", "An organization may have at most %d domains.", MaxDomains)
+		}
 		return []events.Event{DomainCreated{Domain: newDomain(s.ID, c.Domain, c.At)}}, nil
 	case VerifyDomain:
 		d, ok := s.DomainByID(c.DomainID)
@@ -350,6 +358,15 @@ func Decide(s State, cmd any) ([]events.Event, error) {
 			return nil, nil
 		}
 		return []events.Event{PoliciesChanged{OrganizationID: s.ID, Policies: c.Policies}}, nil
+	case ChangePolicies:
+		p := s.Policies
+		if c.JITMembership != nil {
+			p.JITMembership = *c.JITMembership
+		}
+		if c.SSORequired != nil {
+			p.SSORequired = *c.SSORequired
+		}
+		return Decide(s, SetPolicies{Policies: p})
 	}
 	return nil, domain.Errorf(domain.BadRequest, "unknown_command", "unknown organization command %T", cmd)
 }

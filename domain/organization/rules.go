@@ -12,6 +12,9 @@ import (
 // MaxNameLength bounds an organization's name.
 const MaxNameLength = 256
 
+// MaxDomains bounds an organization's domains, which its read model holds.
+const MaxDomains = 50
+
 // NormalizeDomain lower-cases a domain name, converts it to its ASCII
 // (punycode) form and checks that it is a registrable host name: dotted
 // labels of letters, digits and hyphens, with a non-numeric top level.
