@@ -23,11 +23,11 @@ func eventData(e app.EventView) any {
 	case user.Deleted:
 		return renderUser(d.User)
 	case organization.Created:
-		return renderOrganization(app.OrganizationView{Organization: d.Organization, Domains: []organization.Domain{}})
+		return renderOrganization(app.OrganizationView{Organization: d.Organization, Domains: d.Domains})
 	case organization.Updated:
-		return renderOrganization(app.OrganizationView{Organization: d.Organization, Domains: []organization.Domain{}})
+		return renderOrganization(app.OrganizationView{Organization: d.Organization, Domains: d.Domains})
 	case organization.Deleted:
-		return renderOrganization(app.OrganizationView{Organization: d.Organization, Domains: []organization.Domain{}})
+		return renderOrganization(app.OrganizationView{Organization: d.Organization, Domains: d.Domains})
 	case organization.DomainCreated:
 		return renderDomain(d.Domain)
 	case organization.DomainUpdated:
@@ -39,11 +39,11 @@ func eventData(e app.EventView) any {
 	case organization.DomainFailed:
 		return map[string]any{"reason": d.Reason, "organization_domain": renderDomain(d.Domain)}
 	case membership.Created:
-		return renderMembership(app.MembershipView{Membership: d.Membership})
+		return renderMembership(app.MembershipView{Membership: d.Membership, OrganizationName: d.OrganizationName})
 	case membership.Updated:
-		return renderMembership(app.MembershipView{Membership: d.Membership})
+		return renderMembership(app.MembershipView{Membership: d.Membership, OrganizationName: d.OrganizationName})
 	case membership.Deleted:
-		return renderMembership(app.MembershipView{Membership: d.Membership})
+		return renderMembership(app.MembershipView{Membership: d.Membership, OrganizationName: d.OrganizationName})
 	case role.Created:
 		return renderRole(d.Role)
 	}

@@ -63,24 +63,22 @@ func membershipClaims(s membership.State) []claimKey {
 }
 
 func (a *App) loadMembership(ctx context.Context, env, id string) (membership.State, int64, error) {
-	return load(ctx, a, env, events.StreamName(membership.Aggregate, id), membership.Evolve)
+	return membershipKind().load(ctx, a, env, id)
 }
 
-// membershipChange decides cmd on a loaded membership and derives its writes.
-func membershipChange(before membership.State, version int64, cmd any) (write, membership.State, error) {
-	evs, err := membership.Decide(before, cmd)
-	if err != nil {
-		return write{}, before, err
-	}
-	after := before
-	for _, e := range evs {
-		after = membership.Evolve(after, e)
-	}
-	stream := events.StreamName(membership.Aggregate, after.ID)
-	w := write{streams: []streamEvents{{stream: stream, version: version, events: evs}}}
-	w.claims, w.releases = diffClaims(stream, membershipClaims(before), membershipClaims(after))
-	w.puts, w.deletes, err = diffItems(projectMembership(before), projectMembership(after))
+// membershipChange decides cmd on a loaded membership; its events carry orgName.
+func membershipChange(before membership.State, version int64, cmd any, orgName string) (write, membership.State, error) {
+	w, after, err := membershipKind().apply(before.ID, before, version, cmd)
+	nameEvents(w, orgName)
 	return w, after, err
+}
+
+func nameEvents(w write, orgName string) {
+	for _, s := range w.streams {
+		for i, e := range s.events {
+			s.events[i] = membership.Named(e, orgName)
+		}
+	}
 }
 
 // CreateMembership adds a user to an organization. Creating it again for an
@@ -99,67 +97,58 @@ func (a *App) CreateMembership(ctx context.Context, m Meta, userID, orgID, roleS
 		return MembershipView{}, organization.ErrNotFound(orgID)
 	}
 	id := a.ids.New("om")
-	res, err := execute(ctx, a, m, func() (write, membership.State, error) {
+	return execute(ctx, a, m, func() (write, MembershipView, error) {
 		u, uv, err := a.loadUser(ctx, m.Env, userID)
 		if err != nil {
-			return write{}, membership.State{}, err
+			return write{}, MembershipView{}, err
 		}
 		if !u.Exists || u.Deleted {
-			return write{}, membership.State{}, user.ErrNotFound(userID)
+			return write{}, MembershipView{}, user.ErrNotFound(userID)
 		}
 		o, ov, err := a.loadOrganization(ctx, m.Env, orgID)
 		if err != nil {
-			return write{}, membership.State{}, err
+			return write{}, MembershipView{}, err
 		}
 		if !o.Exists || o.Deleted {
-			return write{}, membership.State{}, organization.ErrNotFound(orgID)
+			return write{}, MembershipView{}, organization.ErrNotFound(orgID)
 		}
 		existing, err := a.membershipOf(ctx, m.Env, userID, orgID)
 		if err != nil {
-			return write{}, membership.State{}, err
+			return write{}, MembershipView{}, err
 		}
+		var w write
+		var after membership.State
 		if existing != "" {
 			st, v, err := a.loadMembership(ctx, m.Env, existing)
 			if err != nil {
-				return write{}, membership.State{}, err
+				return write{}, MembershipView{}, err
 			}
 			if st.Status != membership.Inactive {
-				return write{}, membership.State{}, domain.Errorf(domain.Conflict, "organization_membership_already_exists",
-					"The user %s is already a member of the organization %s.", userID, orgID)
+				return write{}, MembershipView{}, errMembershipExists(userID, orgID)
 			}
-			w, after, err := membershipChange(st, v, membership.Reactivate{At: a.now()})
+			w, after, err = membershipKind().apply(st.ID, st, v, membership.Reactivate{At: a.now()})
 			if err == nil && after.Role.Slug != roleSlug {
-				w, after, err = chain(w, after, membership.ChangeRole{Role: roleSlug, At: a.now()})
+				w, after, err = membershipKind().then(w, st, after, membership.ChangeRole{Role: roleSlug, At: a.now()})
 			}
-			return w, after, err
+			if err != nil {
+				return write{}, MembershipView{}, err
+			}
+		} else {
+			w, after, err = membershipKind().apply(id, membership.State{}, 0, membership.Create{ID: id, UserID: userID, OrganizationID: orgID, Role: roleSlug, At: a.now()})
+			if err != nil {
+				return write{}, MembershipView{}, err
+			}
+			// The user and the organization must not change (be deleted) meanwhile.
+			w.checks = []events.StreamCheck{{Stream: events.StreamName(user.Aggregate, userID), Version: uv},
+				{Stream: events.StreamName(organization.Aggregate, orgID), Version: ov}}
 		}
-		w, after, err := membershipChange(membership.State{}, 0, membership.Create{ID: id, UserID: userID, OrganizationID: orgID, Role: roleSlug, At: a.now()})
-		// The user and the organization must not change (be deleted) meanwhile.
-		w.checks = []events.StreamCheck{{Stream: events.StreamName(user.Aggregate, userID), Version: uv},
-			{Stream: events.StreamName(organization.Aggregate, orgID), Version: ov}}
-		return w, after, err
-	}, func(ce *events.ClaimError) error {
-		return domain.Errorf(domain.Conflict, "organization_membership_already_exists", "The user %s is already a member of the organization %s.", userID, orgID)
-	})
-	if err != nil {
-		return MembershipView{}, err
-	}
-	return a.withOrganizationName(ctx, m.Env, res.Membership)
+		nameEvents(w, o.Name)
+		return w, MembershipView{Membership: after.Membership, OrganizationName: o.Name}, nil
+	}, func(ce *events.ClaimError) error { return errMembershipExists(userID, orgID) })
 }
 
-// chain applies one more command to a membership whose first change is in w.
-func chain(w write, st membership.State, cmd any) (write, membership.State, error) {
-	evs, err := membership.Decide(st, cmd)
-	if err != nil {
-		return w, st, err
-	}
-	after := st
-	for _, e := range evs {
-		after = membership.Evolve(after, e)
-	}
-	w.streams[0].events = append(w.streams[0].events, evs...)
-	w.puts, w.deletes, err = diffItems(nil, projectMembership(after))
-	return w, after, err
+func errMembershipExists(userID, orgID string) error {
+	return domain.Errorf(domain.Conflict, "organization_membership_already_exists", "The user %s is already a member of the organization %s.", userID, orgID)
 }
 
 // membershipOf returns the id of the user's membership in the organization, if any.
@@ -202,25 +191,39 @@ func (a *App) membershipCommand(ctx context.Context, m Meta, id string, cmd any)
 	if !ValidID(id, "om") {
 		return MembershipView{}, membership.ErrNotFound(id)
 	}
-	res, err := execute(ctx, a, m, func() (write, membership.State, error) {
+	return execute(ctx, a, m, func() (write, MembershipView, error) {
 		st, v, err := a.loadMembership(ctx, m.Env, id)
 		if err != nil {
-			return write{}, st, err
+			return write{}, MembershipView{}, err
 		}
 		st.ID = id
-		return membershipChange(st, v, cmd)
+		name, err := a.organizationName(ctx, m.Env, st.OrganizationID)
+		if err != nil {
+			return write{}, MembershipView{}, err
+		}
+		w, after, err := membershipChange(st, v, cmd, name)
+		return w, MembershipView{Membership: after.Membership, OrganizationName: name}, err
 	}, nil)
-	if err != nil {
-		return MembershipView{}, err
+}
+
+// organizationName is an organization's name, also once it is deleted.
+func (a *App) organizationName(ctx context.Context, env, orgID string) (string, error) {
+	if orgID == "" {
+		return "", nil
 	}
-	return a.withOrganizationName(ctx, m.Env, res.Membership)
+	o, err := a.GetOrganization(ctx, env, orgID)
+	if err == nil {
+		return o.Name, nil
+	}
+	if _, ok := domain.As(err); !ok {
+		return "", err
+	}
+	st, _, err := a.loadOrganization(ctx, env, orgID)
+	return st.Name, err
 }
 
 // removeMemberships deletes every membership of one index partition (a
 // user's or an organization's), a batch per append, each at its version.
-// It pages on through the partition rather than reading it again from the
-// start, so that an item the index still shows (a lagging secondary index)
-// cannot keep it looping.
 func (a *App) removeMemberships(ctx context.Context, m Meta, idx events.Index, partition string) error {
 	q := events.Query{Environment: m.Env, Index: idx, Partition: partition, Limit: cleanupBatch}
 	for {
@@ -242,7 +245,11 @@ func (a *App) removeMemberships(ctx context.Context, m Meta, idx events.Index, p
 				if !st.Exists || st.Deleted {
 					continue
 				}
-				w, _, err := membershipChange(st, v, membership.Delete{At: a.now()})
+				name, err := a.organizationName(ctx, m.Env, st.OrganizationID)
+				if err != nil {
+					return write{}, struct{}{}, err
+				}
+				w, _, err := membershipChange(st, v, membership.Delete{At: a.now()}, name)
 				if err != nil {
 					return write{}, struct{}{}, err
 				}

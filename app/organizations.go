@@ -129,6 +129,12 @@ func (a *App) DeleteOrganization(ctx context.Context, m Meta, id string) error {
 	if _, err := execute(ctx, a, m, func() (write, OrganizationView, error) {
 		return a.decideOrganization(ctx, m.Env, id, organization.Delete{At: a.now()})
 	}, organizationClaimError); err != nil {
+		// A retried delete finishes a cleanup that an earlier one left undone.
+		if st, _, lerr := a.loadOrganization(ctx, m.Env, id); lerr == nil && st.Deleted {
+			if cerr := a.removeMemberships(ctx, m, events.Index2, orgMembershipsPartition(id)); cerr != nil {
+				return cerr
+			}
+		}
 		return err
 	}
 	return a.removeMemberships(ctx, m, events.Index2, orgMembershipsPartition(id))
@@ -211,20 +217,26 @@ func (a *App) ChangePolicies(ctx context.Context, m Meta, orgID string, c organi
 	}, organizationClaimError)
 }
 
+// domainCommand runs a command on one of an organization's domains and
+// answers with that domain as the command left it.
 func (a *App) domainCommand(ctx context.Context, m Meta, orgID, domainID string, cmd any) (organization.Domain, error) {
-	view, err := execute(ctx, a, m, func() (write, OrganizationView, error) {
-		return a.decideOrganization(ctx, m.Env, orgID, cmd)
-	}, organizationClaimError)
-	if err != nil {
-		return organization.Domain{}, err
-	}
-	for _, d := range view.Domains {
-		if d.ID == domainID {
-			return d, nil
+	return execute(ctx, a, m, func() (write, organization.Domain, error) {
+		before, _, err := a.loadOrganization(ctx, m.Env, orgID)
+		if err != nil {
+			return write{}, organization.Domain{}, err
 		}
-	}
-	// Deleted: answer with the domain as it was.
-	return organization.Domain{ID: domainID, OrganizationID: orgID}, nil
+		w, after, err := a.decideOrganization(ctx, m.Env, orgID, cmd)
+		if err != nil {
+			return write{}, organization.Domain{}, err
+		}
+		for _, d := range after.Domains {
+			if d.ID == domainID {
+				return w, d, nil
+			}
+		}
+		d, _ := before.DomainByID(domainID) // deleted: the domain as it was
+		return w, d, nil
+	}, organizationClaimError)
 }
 
 func organizationClaimError(ce *events.ClaimError) error {
@@ -237,29 +249,11 @@ func organizationClaimError(ce *events.ClaimError) error {
 // decideOrganization loads an organization, decides cmd, and derives the
 // claims and read-model writes from the state before and after.
 func (a *App) decideOrganization(ctx context.Context, env, id string, cmd any) (write, OrganizationView, error) {
-	before, version, err := a.loadOrganization(ctx, env, id)
-	if err != nil {
-		return write{}, OrganizationView{}, err
-	}
-	if !before.Exists {
-		before.ID = id
-	}
-	evs, err := organization.Decide(before, cmd)
-	if err != nil {
-		return write{}, OrganizationView{}, err
-	}
-	after := before
-	for _, e := range evs {
-		after = organization.Evolve(after, e)
-	}
-	stream := events.StreamName(organization.Aggregate, id)
-	w := write{streams: []streamEvents{{stream: stream, version: version, events: evs}}}
-	w.claims, w.releases = diffClaims(stream, organizationClaims(before), organizationClaims(after))
-	w.puts, w.deletes, err = diffItems(projectOrganization(before), projectOrganization(after))
-	if err != nil {
-		return write{}, OrganizationView{}, err
-	}
-	return w, view(after), nil
+	w, after, err := organizationKind().change(ctx, a, env, id, cmd, func(s organization.State) organization.State {
+		s.ID = id
+		return s
+	})
+	return w, view(after), err
 }
 
 func view(s organization.State) OrganizationView {
@@ -301,7 +295,7 @@ func projectOrganization(s organization.State) []events.Item {
 }
 
 func (a *App) loadOrganization(ctx context.Context, env, id string) (organization.State, int64, error) {
-	return load(ctx, a, env, events.StreamName(organization.Aggregate, id), organization.Evolve)
+	return organizationKind().load(ctx, a, env, id)
 }
 
 // newDomains validates domain_data and gives each new domain its id and token.

@@ -100,9 +100,3 @@ func emailDomain(email string) string {
 	}
 	return d
 }
-
-// Policies returns an organization's domain policies.
-func (a *App) Policies(ctx context.Context, env, orgID string) (organization.Policies, error) {
-	org, err := a.GetOrganization(ctx, env, orgID)
-	return org.Policies, err
-}

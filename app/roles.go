@@ -101,28 +101,14 @@ func (a *App) createRole(ctx context.Context, m Meta, r role.Role) (role.Role, e
 		return role.Role{}, err
 	}
 	r.ID, r.CreatedAt, r.UpdatedAt = a.ids.New("role"), a.now(), a.now()
-	stream := events.StreamName(role.Aggregate, r.Slug)
-	res, err := execute(ctx, a, m, func() (write, role.State, error) {
-		before, v, err := load(ctx, a, m.Env, stream, role.Evolve)
-		if err != nil {
-			return write{}, before, err
-		}
-		evs, err := role.Decide(before, role.Create{Role: r})
-		if err != nil {
-			return write{}, before, err
-		}
-		after := before
-		for _, e := range evs {
-			after = role.Evolve(after, e)
-		}
-		w := write{streams: []streamEvents{{stream: stream, version: v, events: evs}}}
-		w.puts, w.deletes, err = diffItems(projectRole(before), projectRole(after))
-		return w, after, err
+	res, err := execute(ctx, a, m, func() (write, role.Role, error) {
+		w, after, err := roleKind().change(ctx, a, m.Env, r.Slug, role.Create{Role: r}, nil)
+		return w, after.Role, err
 	}, nil)
 	if errors.Is(err, events.ErrConflict) {
 		return role.Role{}, domain.Errorf(domain.Conflict, "role_slug_conflict", "A role with slug %s already exists.", r.Slug)
 	}
-	return res.Role, err
+	return res, err
 }
 
 // ListRoles lists the environment's roles, oldest first.

@@ -132,6 +132,12 @@ func (a *App) DeleteUser(ctx context.Context, m Meta, id string) error {
 	if _, err := execute(ctx, a, m, func() (write, user.User, error) {
 		return a.decideUser(ctx, m.Env, id, user.Delete{At: a.now()})
 	}, nil); err != nil {
+		// A retried delete finishes a cleanup that an earlier one left undone.
+		if st, _, lerr := a.loadUser(ctx, m.Env, id); lerr == nil && st.Deleted {
+			if cerr := a.removeMemberships(ctx, m, events.Index1, userMembershipsPartition(id)); cerr != nil {
+				return cerr
+			}
+		}
 		return err
 	}
 	// New memberships of the user are refused from now on (they check the
@@ -142,29 +148,13 @@ func (a *App) DeleteUser(ctx context.Context, m Meta, id string) error {
 // decideUser loads a user stream, decides cmd, and derives the claims and
 // read-model writes from the state before and after.
 func (a *App) decideUser(ctx context.Context, env, id string, cmd any) (write, user.User, error) {
-	before, version, err := a.loadUser(ctx, env, id)
-	if err != nil {
-		return write{}, user.User{}, err
-	}
-	if _, creating := cmd.(user.Create); !creating && !before.Exists {
-		before.ID = id
-	}
-	evs, err := user.Decide(before, cmd)
-	if err != nil {
-		return write{}, user.User{}, err
-	}
-	after := before
-	for _, e := range evs {
-		after = user.Evolve(after, e)
-	}
-	stream := events.StreamName(user.Aggregate, id)
-	w := write{streams: []streamEvents{{stream: stream, version: version, events: evs}}}
-	w.claims, w.releases = diffClaims(stream, userClaims(before), userClaims(after))
-	w.puts, w.deletes, err = diffItems(projectUser(before), projectUser(after))
-	if err != nil {
-		return write{}, user.User{}, err
-	}
-	return w, after.User, nil
+	w, after, err := userKind().change(ctx, a, env, id, cmd, func(s user.State) user.State {
+		if _, creating := cmd.(user.Create); !creating {
+			s.ID = id // so that not-found errors name it
+		}
+		return s
+	})
+	return w, after.User, err
 }
 
 // userClaims are the unique values a user holds.
@@ -188,7 +178,7 @@ func projectUser(s user.State) []events.Item {
 }
 
 func (a *App) loadUser(ctx context.Context, env, id string) (user.State, int64, error) {
-	return load(ctx, a, env, events.StreamName(user.Aggregate, id), user.Evolve)
+	return userKind().load(ctx, a, env, id)
 }
 
 // GetUser reads a user from its read model.

@@ -42,18 +42,38 @@ type State struct {
 	Deleted bool
 }
 
-// Events carry the whole membership, as WorkOS events do.
+// Events carry the whole membership, as WorkOS events do, and the
+// organization's name at the time (set by the app with Named).
 type (
 	Created struct {
-		Membership Membership `json:"membership"`
+		Membership       Membership `json:"membership"`
+		OrganizationName string     `json:"organization_name,omitempty"`
 	}
 	Updated struct {
-		Membership Membership `json:"membership"`
+		Membership       Membership `json:"membership"`
+		OrganizationName string     `json:"organization_name,omitempty"`
 	}
 	Deleted struct {
-		Membership Membership `json:"membership"`
+		Membership       Membership `json:"membership"`
+		OrganizationName string     `json:"organization_name,omitempty"`
 	}
 )
+
+// Named returns e with the organization's name, for the event's data.
+func Named(e events.Event, name string) events.Event {
+	switch e := e.(type) {
+	case Created:
+		e.OrganizationName = name
+		return e
+	case Updated:
+		e.OrganizationName = name
+		return e
+	case Deleted:
+		e.OrganizationName = name
+		return e
+	}
+	return e
+}
 
 func (Created) EventType() string { return "organization_membership.created" }
 func (Updated) EventType() string { return "organization_membership.updated" }

@@ -99,14 +99,20 @@ func (s State) DomainByName(name string) (Domain, bool) {
 // Events. Organization events carry the organization; domain events carry
 // the domain, as WorkOS events do.
 type (
+	// Created, Updated and Deleted also carry the domains as the command
+	// left them (Deleted: as they were), so that event data shows them; only
+	// the domain events change the state's domains.
 	Created struct {
 		Organization Organization `json:"organization"`
+		Domains      []Domain     `json:"domains,omitempty"`
 	}
 	Updated struct {
 		Organization Organization `json:"organization"`
+		Domains      []Domain     `json:"domains,omitempty"`
 	}
 	Deleted struct {
 		Organization Organization `json:"organization"`
+		Domains      []Domain     `json:"domains,omitempty"`
 	}
 	DomainCreated struct {
 		Domain Domain `json:"domain"`
@@ -267,6 +273,32 @@ func ErrDomainNotFound(id string) error {
 
 // Decide returns the events a command produces.
 func Decide(s State, cmd any) ([]events.Event, error) {
+	evs, err := decide(s, cmd)
+	if err != nil {
+		return nil, err
+	}
+	// Snapshot the domains into the organization events.
+	final := s
+	for _, e := range evs {
+		final = Evolve(final, e)
+	}
+	for i, e := range evs {
+		switch e := e.(type) {
+		case Created:
+			e.Domains = final.Domains
+			evs[i] = e
+		case Updated:
+			e.Domains = final.Domains
+			evs[i] = e
+		case Deleted:
+			e.Domains = s.Domains
+			evs[i] = e
+		}
+	}
+	return evs, nil
+}
+
+func decide(s State, cmd any) ([]events.Event, error) {
 	if _, creating := cmd.(Create); !creating && (!s.Exists || s.Deleted) {
 		return nil, ErrNotFound(s.ID)
 	}

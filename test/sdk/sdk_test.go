@@ -1,7 +1,9 @@
 // Package sdk_test runs the official WorkOS Node SDK suite (users.test.mjs
 // and any other *.test.mjs here) against a real `keyway serve`, once on the
 // embedded store and once on DynamoDB Local, and checks that the server shuts
-// down cleanly on SIGTERM.
+// down cleanly on SIGTERM. A real DNS server (test/dnstest) answers the
+// server's domain-verification lookups (KEYWAY_DNS_RESOLVER); the suite
+// publishes TXT records through its HTTP control API (KEYWAY_DNS_CONTROL).
 //
 // It needs node 20+, test/node_modules and DynamoDB Local: run
 // scripts/install-peers.sh once.
@@ -12,6 +14,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keywayhq/keyway/test/dnstest"
 	"github.com/keywayhq/keyway/test/peers"
 )
 
@@ -45,6 +50,10 @@ var (
 	repoRoot  string
 	keywayBin string
 	ddb       *peers.Peer
+	// dnsAddr is the DNS server keyway serve resolves with; dnsControl is
+	// the base URL of its control API, for node.
+	dnsAddr    string
+	dnsControl string
 )
 
 func TestMain(m *testing.M) {
@@ -88,7 +97,36 @@ func setup(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "sdk:", err)
 		return 1
 	}
+
+	stopDNS, err := startDNS()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sdk:", err)
+		return 1
+	}
+	defer stopDNS()
 	return m.Run()
+}
+
+// startDNS starts the DNS server and serves its control API on a free port
+// of 127.0.0.1.
+func startDNS() (stop func(), err error) {
+	dns, err := dnstest.Start()
+	if err != nil {
+		return nil, fmt.Errorf("dnstest: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		dns.Close()
+		return nil, fmt.Errorf("dns control listener: %w", err)
+	}
+	srv := &http.Server{Handler: dns.ControlHandler(), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	dnsAddr = dns.Addr()
+	dnsControl = "http://" + ln.Addr().String()
+	return func() {
+		srv.Close()
+		dns.Close()
+	}, nil
 }
 
 func TestSDKEmbedded(t *testing.T) {
@@ -178,6 +216,7 @@ func startServer(t *testing.T, env []string) *peers.Peer {
 		"KEYWAY_API_KEY="+stagingKey,
 		"KEYWAY_CLIENT_ID="+clientID,
 		"KEYWAY_LOG_LEVEL=info",
+		"KEYWAY_DNS_RESOLVER="+dnsAddr,
 	))
 	if err != nil {
 		t.Fatal(err)
@@ -210,13 +249,16 @@ func runSuite(t *testing.T, env []string, prodKey string) {
 	ctx, cancel := context.WithTimeout(context.Background(), nodeTimeout)
 	defer cancel()
 	testDir := filepath.Join(repoRoot, "test")
-	cmd := exec.CommandContext(ctx, "node", "--test", "--test-reporter=spec", "sdk/")
+	// One file at a time: the files share the environment, and users.test.mjs
+	// pages through every user, so no other file may create users meanwhile.
+	cmd := exec.CommandContext(ctx, "node", "--test", "--test-concurrency=1", "--test-reporter=spec", "sdk/")
 	cmd.Dir = testDir
 	cmd.Env = peers.KeywayEnv(
 		"KEYWAY_PORT="+strconv.Itoa(srv.Port),
 		"KEYWAY_API_KEY="+stagingKey,
 		"KEYWAY_CLIENT_ID="+clientID,
 		"KEYWAY_PROD_API_KEY="+prodKey,
+		"KEYWAY_DNS_CONTROL="+dnsControl,
 		"NO_COLOR=1",
 	)
 	// node --test runs each file in a child process: end the whole group.
