@@ -225,6 +225,7 @@ func (a *App) organizationName(ctx context.Context, env, orgID string) (string, 
 // removeMemberships deletes every membership of one index partition (a
 // user's or an organization's), a batch per append, each at its version.
 func (a *App) removeMemberships(ctx context.Context, m Meta, idx events.Index, partition string) error {
+	m.Idempotency = nil // the delete that led here holds the key
 	q := events.Query{Environment: m.Env, Index: idx, Partition: partition, Limit: cleanupBatch}
 	for {
 		items, err := a.store.Query(ctx, q)
