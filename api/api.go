@@ -78,6 +78,13 @@ func (s *Server) routes() {
 
 	s.handle("GET /events", s.listEvents)
 
+	s.handle("POST /user_management/authenticate", s.authenticate)
+	// {rest...} rather than {id}/sessions, which would overlap external_id/{external_id}.
+	s.handle("GET /user_management/users/{id}/{rest...}", s.userSubresource)
+	s.handle("POST /user_management/sessions/revoke", s.revokeSession)
+	s.mux.HandleFunc("GET /user_management/sessions/logout", s.logout)
+	s.mux.HandleFunc("GET /sso/jwks/{client_id}", s.jwks)
+
 	// Keyway's own management API, beyond WorkOS's.
 	s.handle("GET /keyway/organizations/{id}/policies", s.getPolicies)
 	s.handle("PUT /keyway/organizations/{id}/policies", s.putPolicies)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,6 +60,13 @@ func (s *Server) writeError(w http.ResponseWriter, c *call, err error) {
 		status = http.StatusConflict
 	case domain.Unauthorized:
 		status = http.StatusUnauthorized
+	case domain.Forbidden:
+		status = http.StatusForbidden
+	case domain.TooManyRequests:
+		status = http.StatusTooManyRequests
+		if s, ok := de.Details["retry_after_seconds"].(int); ok {
+			w.Header().Set("Retry-After", strconv.Itoa(s))
+		}
 	}
 	writeJSON(w, status, body)
 }

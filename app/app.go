@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/keywayhq/keyway/domain"
@@ -18,22 +19,30 @@ import (
 	"github.com/keywayhq/keyway/domain/organization"
 	"github.com/keywayhq/keyway/domain/password"
 	"github.com/keywayhq/keyway/domain/role"
+	"github.com/keywayhq/keyway/domain/session"
+	"github.com/keywayhq/keyway/domain/throttle"
 	"github.com/keywayhq/keyway/domain/user"
 	"github.com/keywayhq/keyway/events"
 )
 
 // App is the use-case layer. It is safe for concurrent use.
 type App struct {
-	store    events.Store
-	registry *events.Registry
-	now      func() time.Time
-	ids      *events.IDs
-	rand     io.Reader
-	log      *slog.Logger
-	password password.Params
-	dns      TXTResolver
-	idemTTL  time.Duration
-	keys     *keyCache
+	store      events.Store
+	registry   *events.Registry
+	now        func() time.Time
+	ids        *events.IDs
+	rand       io.Reader
+	log        *slog.Logger
+	password   password.Params
+	dns        TXTResolver
+	signer     Signer
+	sessions   SessionConfig
+	logoutURLs []string
+	idemTTL    time.Duration
+	keys       *keyCache
+
+	dummyOnce sync.Once
+	dummy     password.Hash
 }
 
 // Config are App's dependencies.
@@ -44,6 +53,10 @@ type Config struct {
 	Logger   *slog.Logger
 	Password password.Params // defaults to password.Default
 	DNS      TXTResolver     // domain verification; nil disables it
+	Signer   Signer          // access tokens and JWKS; nil disables sessions
+	Sessions SessionConfig
+	// LogoutURLs are the return_to URLs logout may redirect to.
+	LogoutURLs []string
 	// IdempotencyTTL is how long an Idempotency-Key is remembered (default 24 h).
 	IdempotencyTTL time.Duration
 	// APIKeyCacheTTL is how long a resolved API key is cached in memory (default 30 s; negative disables).
@@ -76,10 +89,12 @@ func New(c Config) *App {
 	organization.Register(reg)
 	membership.Register(reg)
 	role.Register(reg)
+	session.Register(reg)
+	throttle.Register(reg)
 	now := func() time.Time { return c.Now().UTC().Truncate(time.Millisecond) }
 	return &App{
 		store: c.Store, registry: reg, now: now, ids: events.NewIDs(now), rand: c.Rand, log: c.Logger,
-		password: c.Password, dns: c.DNS, idemTTL: c.IdempotencyTTL, keys: newKeyCache(c.APIKeyCacheTTL, now),
+		password: c.Password, dns: c.DNS, signer: c.Signer, sessions: c.Sessions.withDefaults(), logoutURLs: c.LogoutURLs, idemTTL: c.IdempotencyTTL, keys: newKeyCache(c.APIKeyCacheTTL, now),
 	}
 }
 

@@ -87,6 +87,10 @@ type RebuildStats struct {
 	Unchanged        int
 }
 
+// SigningKeysCollection holds the sealed signing-key ring: a secret kept
+// beside the read models, not derived from the log, so rebuild keeps it.
+const SigningKeysCollection = "signing_keys"
+
 // rebuildBatch bounds the items of one rebuild append (DynamoDB: 100 actions).
 const rebuildBatch = 90
 
@@ -112,7 +116,7 @@ func (a *App) Rebuild(ctx context.Context, env string) (RebuildStats, error) {
 		puts = append(puts, it)
 	}
 	for k := range live {
-		if _, ok := want[k]; !ok {
+		if _, ok := want[k]; !ok && k.Collection != SigningKeysCollection {
 			deletes = append(deletes, k)
 		}
 	}

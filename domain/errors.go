@@ -22,6 +22,10 @@ const (
 	Conflict
 	// Unauthorized is a missing or unknown credential: 401.
 	Unauthorized
+	// TooManyRequests is a rate limit: 429 with Retry-After.
+	TooManyRequests
+	// Forbidden is a step the caller must take first: 403 {code, message, ...}.
+	Forbidden
 )
 
 // FieldError names one invalid field of a request.

@@ -119,6 +119,9 @@ type Update struct {
 // Delete is the command to delete a user.
 type Delete struct{ At time.Time }
 
+// SignIn records a successful sign-in (last_sign_in_at).
+type SignIn struct{ At time.Time }
+
 // ErrNotFound is the WorkOS 404 for a user.
 func ErrNotFound(id string) error {
 	return domain.NotFoundf("entity_not_found", "User not found: '%s'.", id)
@@ -176,6 +179,14 @@ func Decide(s State, cmd any) ([]events.Event, error) {
 			return nil, ErrNotFound(s.ID)
 		}
 		return []events.Event{Deleted{User: s.User}}, nil
+	case SignIn:
+		if !s.Exists || s.Deleted {
+			return nil, ErrNotFound(s.ID)
+		}
+		u := s.User
+		at := c.At
+		u.LastSignInAt, u.UpdatedAt = &at, c.At
+		return []events.Event{Updated{User: u}}, nil
 	}
 	return nil, domain.Errorf(domain.BadRequest, "unknown_command", "unknown user command %T", cmd)
 }

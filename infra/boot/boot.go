@@ -36,6 +36,8 @@ type Settings struct {
 	APIKey      string // KEYWAY_API_KEY: fixes the seeded environment's key
 	ClientID    string // KEYWAY_CLIENT_ID: fixes the seeded environment's client id
 	Tables      dynamo.Tables
+	Issuer      string     // KEYWAY_ISSUER: iss of access tokens, default http://<KEYWAY_ADDR>
+	LogoutURLs  []string   // KEYWAY_LOGOUT_REDIRECTS: comma-separated return_to URLs logout may redirect to
 	DNS         string     // KEYWAY_DNS_RESOLVER: host:port of the resolver for domain verification; empty: the system's
 	LogLevel    slog.Level // KEYWAY_LOG_LEVEL: debug, info (default), warn, error
 }
@@ -57,6 +59,12 @@ func SettingsFromEnv() (Settings, error) {
 		ClientID:    os.Getenv("KEYWAY_CLIENT_ID"),
 		Tables:      dynamo.TablesFromEnv(),
 		DNS:         os.Getenv("KEYWAY_DNS_RESOLVER"),
+	}
+	s.Issuer = getenv("KEYWAY_ISSUER", "http://"+s.Addr)
+	for _, u := range strings.Split(getenv("KEYWAY_LOGOUT_REDIRECTS", "http://localhost:3000"), ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			s.LogoutURLs = append(s.LogoutURLs, u)
+		}
 	}
 	if s.Store != StoreEmbedded && s.Store != StoreDynamoDB {
 		return s, fmt.Errorf("KEYWAY_STORE must be %s or %s, not %q", StoreEmbedded, StoreDynamoDB, s.Store)
@@ -106,6 +114,7 @@ func OpenStore(ctx context.Context, s Settings, now func() time.Time) (events.St
 // Keyway is an assembled server.
 type Keyway struct {
 	Store   events.Store
+	Signer  *RingSigner
 	App     *app.App
 	Handler http.Handler
 }
@@ -116,8 +125,10 @@ func Build(ctx context.Context, s Settings, log *slog.Logger) (*Keyway, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := app.New(app.Config{Store: store, Logger: log, DNS: dns.New(s.DNS, dns.DefaultTimeout)})
-	return &Keyway{Store: store, App: a, Handler: api.New(a, log, time.Now)}, nil
+	signer := NewRingSigner(store, KEKFromSettings(s), time.Now)
+	a := app.New(app.Config{Store: store, Logger: log, DNS: dns.New(s.DNS, dns.DefaultTimeout), Signer: signer,
+		Sessions: app.SessionConfig{Issuer: s.Issuer}, LogoutURLs: s.LogoutURLs})
+	return &Keyway{Store: store, App: a, Signer: signer, Handler: api.New(a, log, time.Now)}, nil
 }
 
 // Seed makes sure the configured environment exists, with the key and
