@@ -46,6 +46,9 @@ type Signer interface {
 	JWKS(ctx context.Context) ([]byte, error)
 }
 
+// DefaultAccessTTL is how long an access token lives.
+const DefaultAccessTTL = 5 * time.Minute
+
 // SessionConfig are the session settings.
 type SessionConfig struct {
 	Issuer       string        // iss of access tokens
@@ -60,7 +63,7 @@ type SessionConfig struct {
 
 func (c SessionConfig) withDefaults() SessionConfig {
 	if c.AccessTTL == 0 {
-		c.AccessTTL = 5 * time.Minute
+		c.AccessTTL = DefaultAccessTTL
 	}
 	if c.Lifetime == 0 {
 		c.Lifetime = 30 * 24 * time.Hour

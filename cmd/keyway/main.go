@@ -3,6 +3,7 @@
 //	keyway serve                      the API on the configured store
 //	keyway bootstrap                  create the DynamoDB tables
 //	keyway rebuild                    replay the log into fresh read models
+//	keyway keys rotate                add a new signing key; the old one stays published
 //	keyway env list                   list environments
 //	keyway env create NAME [-type T]  create an environment and print its key
 //	keyway env key NAME               add an API key to an environment
@@ -41,6 +42,7 @@ const usage = `usage:
   keyway serve                       serve the API (KEYWAY_ADDR, KEYWAY_STORE, KEYWAY_DATA_DIR, ...)
   keyway bootstrap                   create the DynamoDB tables (KEYWAY_EVENTS_TABLE, KEYWAY_STATE_TABLE, AWS_*)
   keyway rebuild                     replay the whole log into the read models (stop keyway serve first on the embedded store)
+  keyway keys rotate                 add a new access-token signing key (the old one stays in the JWKS until its tokens expire)
   keyway env list                    list environments
   keyway env create NAME [-type T]   create an environment (T: staging or production) and print its API key
   keyway env key NAME                add an API key to an environment and print it`
@@ -68,6 +70,21 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return nil
 	case "env":
 		return envCommand(ctx, settings, args[1:], out)
+	case "keys":
+		if len(args) != 2 || args[1] != "rotate" {
+			return errors.New("usage: keyway keys rotate")
+		}
+		k, err := boot.Build(ctx, settings, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return err
+		}
+		defer k.Close()
+		kid, err := k.Signer.Rotate(ctx, app.DefaultAccessTTL)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "new signing key %s; the previous key stays published for %s\n", kid, app.DefaultAccessTTL)
+		return nil
 	case "rebuild":
 		k, err := boot.Build(ctx, settings, slog.New(slog.DiscardHandler))
 		if err != nil {

@@ -86,6 +86,14 @@ func (s *RingSigner) Rotate(ctx context.Context, tokenTTL time.Duration) (string
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, err := s.load(ctx)
+	if errors.Is(err, keys.ErrNotFound) { // no key yet: the first one is the rotation
+		if r, err = s.create(ctx); err != nil {
+			return "", err
+		}
+		s.ring, s.loaded = r, s.now()
+		k, _ := r.Current()
+		return k.ID, nil
+	}
 	if err != nil {
 		return "", err
 	}
