@@ -20,6 +20,7 @@ import (
 	"github.com/keywayhq/keyway/events"
 	"github.com/keywayhq/keyway/events/storetest"
 	"github.com/keywayhq/keyway/infra/dynamo"
+	"github.com/keywayhq/keyway/test/peers"
 )
 
 // TestGetManyDuplicatesFullBatch asks for MaxGetMany keys, many of them
@@ -27,8 +28,8 @@ import (
 // once per time its key is given, in the order of the keys.
 func TestGetManyDuplicatesFullBatch(t *testing.T) {
 	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
-			client := b.need(t)
+		t.Run(b.Name, func(t *testing.T) {
+			client := b.Need(t)
 			now := time.Now()
 			s := dynamo.New(client, tables, func() time.Time { return now })
 			env := benchEnv("getmany")
@@ -186,14 +187,14 @@ func (u *unprocessor) Do(r *http.Request) (*http.Response, error) {
 
 func TestGetManyRetriesUnprocessedKeys(t *testing.T) {
 	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
-			b.need(t)
+		t.Run(b.Name, func(t *testing.T) {
+			b.Need(t)
 			var inner aws.HTTPClient = awshttp.NewBuildableClient()
 			if b == moto {
-				inner = &serialClient{inner: inner}
+				inner = &peers.SerialClient{Inner: inner}
 			}
 			u := &unprocessor{inner: inner, take: 7}
-			client := newClient(b.peer.URL, u, func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = true })
+			client := peers.DynamoClient(b.Peer.URL, u, func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = true })
 			s := dynamo.New(client, tables, time.Now)
 			dynamo.SetRetry(s, 3, time.Millisecond)
 			env := benchEnv("unprocessed")
@@ -241,8 +242,8 @@ func TestGetManyRetriesUnprocessedKeys(t *testing.T) {
 // one at 0 takes one.
 func TestChecksCountTowardMaxActions(t *testing.T) {
 	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
-			s := dynamo.New(b.need(t), tables, time.Now)
+		t.Run(b.Name, func(t *testing.T) {
+			s := dynamo.New(b.Need(t), tables, time.Now)
 			env := benchEnv("checklimit")
 			a := events.Append{Environment: env}
 			for i := range 50 {
@@ -267,7 +268,7 @@ func TestChecksCountTowardMaxActions(t *testing.T) {
 // TestCheckConflictRetried injects TransactionConflict on the actions of a
 // stream check and expects retries, then a ConflictError on that stream.
 func TestCheckConflictRetried(t *testing.T) {
-	c := ddbLocal.need(t)
+	c := ddbLocal.Need(t)
 	ids := events.NewIDs(time.Now)
 	// Actions: 0 event put, 1 check at version 2, 2 check at version 1, 3 claim, 4 read-model put.
 	for _, tc := range []struct {
@@ -293,7 +294,7 @@ func TestCheckConflictRetried(t *testing.T) {
 
 			inj := &conflictInjector{inner: awshttp.NewBuildableClient(), at: tc.at, tokens: map[string]bool{}}
 			inj.left.Store(tc.inject)
-			s := dynamo.New(newClient(ddbLocal.peer.URL, inj), tables, time.Now)
+			s := dynamo.New(peers.DynamoClient(ddbLocal.Peer.URL, inj), tables, time.Now)
 			dynamo.SetRetry(s, 4, time.Millisecond)
 			a := storetest.UserAppend(ids, env, 1)
 			a.Checks = []events.StreamCheck{{Stream: checked, Version: 1}}

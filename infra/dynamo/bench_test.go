@@ -13,6 +13,7 @@ import (
 	"github.com/keywayhq/keyway/events"
 	"github.com/keywayhq/keyway/events/storetest"
 	"github.com/keywayhq/keyway/infra/dynamo"
+	"github.com/keywayhq/keyway/test/peers"
 )
 
 // countingClient counts the HTTP requests (network round trips) the SDK sends.
@@ -29,9 +30,9 @@ func (c *countingClient) Do(r *http.Request) (*http.Response, error) {
 // benchStore is a store on DynamoDB Local whose requests are counted.
 func benchStore(b *testing.B) (*dynamo.Store, *countingClient) {
 	b.Helper()
-	ddbLocal.need(b)
+	ddbLocal.Need(b)
 	cc := &countingClient{inner: awshttp.NewBuildableClient()}
-	return dynamo.New(newClient(ddbLocal.peer.URL, cc), tables, time.Now), cc
+	return dynamo.New(peers.DynamoClient(ddbLocal.Peer.URL, cc), tables, time.Now), cc
 }
 
 func benchEnv(name string) string { return fmt.Sprintf("bench%s%d", name, time.Now().UnixNano()) }

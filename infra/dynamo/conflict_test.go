@@ -19,6 +19,7 @@ import (
 	"github.com/keywayhq/keyway/events"
 	"github.com/keywayhq/keyway/events/storetest"
 	"github.com/keywayhq/keyway/infra/dynamo"
+	"github.com/keywayhq/keyway/test/peers"
 )
 
 // conflictInjector answers the first `left` TransactWriteItems requests
@@ -78,7 +79,7 @@ func (c *conflictInjector) Do(r *http.Request) (*http.Response, error) {
 }
 
 func TestTransactionConflictRetried(t *testing.T) {
-	ddbLocal.need(t)
+	ddbLocal.Need(t)
 	ids := events.NewIDs(time.Now)
 	// Actions of newUserAppend: 0 event put, 1 claim put, 2 read-model put.
 	for _, tc := range []struct {
@@ -104,7 +105,7 @@ func TestTransactionConflictRetried(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			inj := &conflictInjector{inner: awshttp.NewBuildableClient(), at: tc.at, tokens: map[string]bool{}}
 			inj.left.Store(tc.inject)
-			s := dynamo.New(newClient(ddbLocal.peer.URL, inj), tables, time.Now)
+			s := dynamo.New(peers.DynamoClient(ddbLocal.Peer.URL, inj), tables, time.Now)
 			dynamo.SetRetry(s, 4, time.Millisecond)
 			env := benchEnv("conflict")
 			a := storetest.UserAppend(ids, env, 1)

@@ -11,15 +11,12 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -31,123 +28,36 @@ import (
 
 var ctx = context.Background()
 
-// backend is one started peer with bootstrapped tables, or why it is not.
-type backend struct {
-	name   string
-	peer   *peers.Peer
-	client *dynamodb.Client
-	err    error // start or bootstrap failure: tests using the backend fail with it
-}
-
 var (
-	ddbLocal = &backend{name: "DynamoDBLocal"}
-	moto     = &backend{name: "Moto"}
-	tables   = dynamo.DefaultTables()
+	ddbLocal, moto *peers.DynamoBackend
+	tables         = dynamo.DefaultTables()
 )
 
 func TestMain(m *testing.M) {
 	flag.Parse()
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	var wg sync.WaitGroup
-	for _, b := range []*backend{ddbLocal, moto} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			b.start(sctx)
-		}()
+	ddbLocal, moto = peers.StartDynamoBackends(sctx)
+	for _, b := range backends() {
+		if b.Err == nil {
+			if err := dynamo.Bootstrap(sctx, b.Client, tables); err != nil {
+				b.Err = fmt.Errorf("bootstrap on %s: %w", b.Name, err)
+			}
+		}
 	}
-	wg.Wait()
 	cancel()
 	code := m.Run()
-	for _, b := range []*backend{ddbLocal, moto} {
-		if b.peer != nil {
-			_ = b.peer.Stop()
-		}
+	for _, b := range backends() {
+		b.Stop()
 	}
 	os.Exit(code)
 }
 
-func (b *backend) start(ctx context.Context) {
-	start := peers.StartDynamoDBLocal
-	if b == moto {
-		start = peers.StartMoto
-	}
-	t0 := time.Now()
-	b.peer, b.err = start(ctx)
-	if b.err != nil {
-		b.err = fmt.Errorf("start %s: %w", b.name, b.err)
-		return
-	}
-	var hc aws.HTTPClient
-	if b == moto {
-		// moto runs requests on concurrent threads without isolating
-		// transactions (check and write are not atomic, and a cancelled one
-		// restores a deep copy of the whole table, undoing others' writes).
-		// Serialize requests to it, as DynamoDB serializes conflicting ones.
-		hc = &serialClient{inner: awshttp.NewBuildableClient()}
-	}
-	b.client = newClient(b.peer.URL, hc)
-	if err := dynamo.Bootstrap(ctx, b.client, tables); err != nil {
-		b.err = fmt.Errorf("bootstrap on %s: %w", b.name, err)
-		return
-	}
-	if testing.Verbose() {
-		fmt.Fprintf(os.Stderr, "%s at %s ready and bootstrapped in %v\n", b.name, b.peer.URL, time.Since(t0).Round(time.Millisecond))
-	}
-}
-
-// need fails the test (it does not skip) when the backend did not start.
-func (b *backend) need(tb testing.TB) *dynamodb.Client {
-	tb.Helper()
-	if b.err != nil {
-		tb.Fatalf("%s unavailable: %v", b.name, b.err)
-	}
-	return b.client
-}
-
-// newClient is a DynamoDB client for a local peer: static credentials,
-// us-east-1, BaseEndpoint = url; httpClient nil means the SDK's default.
-func newClient(url string, httpClient aws.HTTPClient, optFns ...func(*dynamodb.Options)) *dynamodb.Client {
-	cfg, err := config.LoadDefaultConfig(ctx,
-		config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("keyway", "keyway", "")),
-		config.WithSharedConfigFiles([]string{}),
-		config.WithSharedCredentialsFiles([]string{}),
-	)
-	if err != nil {
-		panic(err) // static options only; cannot fail
-	}
-	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
-		o.BaseEndpoint = aws.String(url)
-		if httpClient != nil {
-			o.HTTPClient = httpClient
-		}
-	}, func(o *dynamodb.Options) {
-		for _, f := range optFns {
-			f(o)
-		}
-	})
-}
-
-// serialClient sends one request at a time. A moto answer is complete once its
-// headers arrive (the handler has returned), so holding the lock for Do suffices.
-type serialClient struct {
-	mu    sync.Mutex
-	inner aws.HTTPClient
-}
-
-func (c *serialClient) Do(r *http.Request) (*http.Response, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.inner.Do(r)
-}
-
-func backends() []*backend { return []*backend{ddbLocal, moto} }
+func backends() []*peers.DynamoBackend { return []*peers.DynamoBackend{ddbLocal, moto} }
 
 func TestConformance(t *testing.T) {
 	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
-			client := b.need(t)
+		t.Run(b.Name, func(t *testing.T) {
+			client := b.Need(t)
 			storetest.Run(t, func(t *testing.T, now func() time.Time) events.Store {
 				return dynamo.New(client, tables, now)
 			})
@@ -188,10 +98,10 @@ func (r *reasonStripper) Do(req *http.Request) (*http.Response, error) {
 // TestConformanceWithoutCancellationReasons runs the suite against DynamoDB
 // Local with the reasons removed from every cancelled transaction.
 func TestConformanceWithoutCancellationReasons(t *testing.T) {
-	ddbLocal.need(t)
+	ddbLocal.Need(t)
 	rs := &reasonStripper{inner: awshttp.NewBuildableClient()}
 	// The stripper rewrites bodies, so the CRC32 header no longer matches.
-	client := newClient(ddbLocal.peer.URL, rs, func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = true })
+	client := peers.DynamoClient(ddbLocal.Peer.URL, rs, func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = true })
 	storetest.Run(t, func(t *testing.T, now func() time.Time) events.Store {
 		return dynamo.New(client, tables, now)
 	})
@@ -202,8 +112,8 @@ func TestConformanceWithoutCancellationReasons(t *testing.T) {
 
 func TestBootstrapIdempotent(t *testing.T) {
 	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
-			client := b.need(t)
+		t.Run(b.Name, func(t *testing.T) {
+			client := b.Need(t)
 			n := time.Now().UnixNano()
 			tt := dynamo.Tables{Events: fmt.Sprintf("boot-events-%d", n), State: fmt.Sprintf("boot-state-%d", n)}
 			for i := range 3 {
@@ -222,8 +132,8 @@ func TestBootstrapIdempotent(t *testing.T) {
 
 func TestBootstrapRejectsForeignLayout(t *testing.T) {
 	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
-			client := b.need(t)
+		t.Run(b.Name, func(t *testing.T) {
+			client := b.Need(t)
 			n := time.Now().UnixNano()
 			tt := dynamo.Tables{Events: fmt.Sprintf("foreign-events-%d", n), State: fmt.Sprintf("foreign-state-%d", n)}
 			_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
@@ -244,7 +154,7 @@ func TestBootstrapRejectsForeignLayout(t *testing.T) {
 
 func TestDescribeTables(t *testing.T) {
 	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) { checkTables(t, b.need(t), tables) })
+		t.Run(b.Name, func(t *testing.T) { checkTables(t, b.Need(t), tables) })
 	}
 }
 
@@ -362,8 +272,8 @@ func TestTablesFromEnv(t *testing.T) {
 // other components (stream consumers, the SAM template's TTL) rely on.
 func TestItemLayout(t *testing.T) {
 	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
-			client := b.need(t)
+		t.Run(b.Name, func(t *testing.T) {
+			client := b.Need(t)
 			now := time.Date(2026, 1, 2, 3, 4, 5, 600_000_000, time.UTC)
 			s := dynamo.New(client, tables, func() time.Time { return now })
 			env := fmt.Sprintf("layout%d", time.Now().UnixNano())
@@ -428,8 +338,8 @@ func TestItemLayout(t *testing.T) {
 
 func TestAppendLimits(t *testing.T) {
 	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
-			s := dynamo.New(b.need(t), tables, time.Now)
+		t.Run(b.Name, func(t *testing.T) {
+			s := dynamo.New(b.Need(t), tables, time.Now)
 			env := fmt.Sprintf("limits%d", time.Now().UnixNano())
 			ids := events.NewIDs(time.Now)
 			a := events.Append{Environment: env}

@@ -25,7 +25,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,10 +34,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/keywayhq/keyway/app"
 	"github.com/keywayhq/keyway/domain"
@@ -64,77 +59,17 @@ const defaultSeed = 20260304
 // ---------------------------------------------------------------------------
 // Peers
 
-// backend is one started DynamoDB peer, or why it is not.
-type backend struct {
-	name   string
-	peer   *peers.Peer
-	client *dynamodb.Client
-	err    error
-}
-
-var (
-	ddbLocal = &backend{name: "DynamoDBLocal"}
-	moto     = &backend{name: "Moto"}
-)
+var ddbLocal, moto *peers.DynamoBackend
 
 func TestMain(m *testing.M) {
 	flag.Parse()
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	var wg sync.WaitGroup
-	for _, b := range []*backend{ddbLocal, moto} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			b.start(sctx)
-		}()
-	}
-	wg.Wait()
+	ddbLocal, moto = peers.StartDynamoBackends(sctx)
 	cancel()
 	code := m.Run()
-	for _, b := range []*backend{ddbLocal, moto} {
-		if b.peer != nil {
-			_ = b.peer.Stop()
-		}
-	}
+	ddbLocal.Stop()
+	moto.Stop()
 	os.Exit(code)
-}
-
-func (b *backend) start(ctx context.Context) {
-	start := peers.StartDynamoDBLocal
-	if b == moto {
-		start = peers.StartMoto
-	}
-	b.peer, b.err = start(ctx)
-	if b.err != nil {
-		b.err = fmt.Errorf("start %s: %w", b.name, b.err)
-		return
-	}
-	var hc aws.HTTPClient
-	if b == moto {
-		// moto does not isolate concurrent transactions; serialize requests.
-		hc = &serialClient{inner: awshttp.NewBuildableClient()}
-	}
-	b.client = peers.DynamoClient(b.peer.URL, hc)
-}
-
-// need fails (it does not skip) when the peer did not start.
-func (b *backend) need(tb testing.TB) *dynamodb.Client {
-	tb.Helper()
-	if b.err != nil {
-		tb.Fatalf("%s unavailable: %v", b.name, b.err)
-	}
-	return b.client
-}
-
-type serialClient struct {
-	mu    sync.Mutex
-	inner aws.HTTPClient
-}
-
-func (c *serialClient) Do(r *http.Request) (*http.Response, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.inner.Do(r)
 }
 
 // ---------------------------------------------------------------------------
@@ -150,13 +85,13 @@ type storeCase struct {
 }
 
 func TestRebuildMatchesLiveWrites(t *testing.T) {
-	dynamoStore := func(b *backend) func(*testing.T, func() time.Time) events.Store {
+	dynamoStore := func(b *peers.DynamoBackend) func(*testing.T, func() time.Time) events.Store {
 		return func(t *testing.T, now func() time.Time) events.Store {
-			client := b.need(t)
+			client := b.Need(t)
 			suffix := strconv.FormatInt(time.Now().UnixNano(), 10)
 			tt := dynamo.Tables{Events: "rebuild-events-" + suffix, State: "rebuild-state-" + suffix}
 			if err := dynamo.Bootstrap(ctx, client, tt); err != nil {
-				t.Fatalf("bootstrap %s: %v", b.name, err)
+				t.Fatalf("bootstrap %s: %v", b.Name, err)
 			}
 			return dynamo.New(client, tt, now)
 		}
