@@ -79,6 +79,8 @@ func (s *Server) routes() {
 	s.handle("GET /events", s.listEvents)
 
 	s.handle("POST /user_management/authenticate", s.authenticate)
+	s.handle("POST /user_management/magic_auth", s.createMagicAuth)
+	s.handle("GET /user_management/magic_auth/{id}", s.getMagicAuth)
 	// {rest...} rather than {id}/sessions, which would overlap external_id/{external_id}.
 	s.handle("GET /user_management/users/{id}/{rest...}", s.userSubresource)
 	s.handle("POST /user_management/sessions/revoke", s.revokeSession)

@@ -18,6 +18,7 @@ type authenticateBody struct {
 	Email          string `json:"email"`
 	Password       string `json:"password"`
 	RefreshToken   string `json:"refresh_token"`
+	Code           string `json:"code"`
 	OrganizationID string `json:"organization_id"`
 	IPAddress      string `json:"ip_address"`
 	UserAgent      string `json:"user_agent"`
@@ -41,7 +42,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, c *call) {
 			return
 		}
 		b = authenticateBody{ClientID: form.Get("client_id"), ClientSecret: form.Get("client_secret"), GrantType: form.Get("grant_type"),
-			Email: form.Get("email"), Password: form.Get("password"), RefreshToken: form.Get("refresh_token"),
+			Email: form.Get("email"), Password: form.Get("password"), RefreshToken: form.Get("refresh_token"), Code: form.Get("code"),
 			OrganizationID: form.Get("organization_id"), IPAddress: form.Get("ip_address"), UserAgent: form.Get("user_agent")}
 	} else if err := decode(c.body, &b); err != nil {
 		s.writeError(w, c, err)
@@ -66,6 +67,8 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, c *call) {
 		res, err = s.app.AuthenticatePassword(r.Context(), c.meta(), b.Email, b.Password, client)
 	case "refresh_token":
 		res, err = s.app.Refresh(r.Context(), c.meta(), b.RefreshToken, b.OrganizationID)
+	case "urn:workos:oauth:grant-type:magic-auth:code":
+		res, err = s.app.AuthenticateMagicAuth(r.Context(), c.meta(), b.Email, b.Code, client)
 	case "":
 		err = oauthError("invalid_request", "grant_type is required.")
 	default:

@@ -62,6 +62,8 @@ func (s *Server) writeError(w http.ResponseWriter, c *call, err error) {
 		status = http.StatusUnauthorized
 	case domain.Forbidden:
 		status = http.StatusForbidden
+	case domain.Unavailable:
+		status = http.StatusServiceUnavailable
 	case domain.TooManyRequests:
 		status = http.StatusTooManyRequests
 		if s, ok := de.Details["retry_after_seconds"].(int); ok {

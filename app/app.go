@@ -15,6 +15,7 @@ import (
 
 	"github.com/keywayhq/keyway/domain"
 	"github.com/keywayhq/keyway/domain/environment"
+	"github.com/keywayhq/keyway/domain/magicauth"
 	"github.com/keywayhq/keyway/domain/membership"
 	"github.com/keywayhq/keyway/domain/organization"
 	"github.com/keywayhq/keyway/domain/password"
@@ -36,6 +37,8 @@ type App struct {
 	password   password.Params
 	dns        TXTResolver
 	signer     Signer
+	mailer     Mailer
+	codeKey    func() ([]byte, error)
 	sessions   SessionConfig
 	logoutURLs []string
 	idemTTL    time.Duration
@@ -54,6 +57,9 @@ type Config struct {
 	Password password.Params // defaults to password.Default
 	DNS      TXTResolver     // domain verification; nil disables it
 	Signer   Signer          // access tokens and JWKS; nil disables sessions
+	Mailer   Mailer          // one-time codes; nil disables Magic Auth
+	// CodeKey is the HMAC key of one-time codes (only their keyed hashes are kept).
+	CodeKey  func() ([]byte, error)
 	Sessions SessionConfig
 	// LogoutURLs are the return_to URLs logout may redirect to.
 	LogoutURLs []string
@@ -91,10 +97,11 @@ func New(c Config) *App {
 	role.Register(reg)
 	session.Register(reg)
 	throttle.Register(reg)
+	magicauth.Register(reg)
 	now := func() time.Time { return c.Now().UTC().Truncate(time.Millisecond) }
 	return &App{
 		store: c.Store, registry: reg, now: now, ids: events.NewIDs(now), rand: c.Rand, log: c.Logger,
-		password: c.Password, dns: c.DNS, signer: c.Signer, sessions: c.Sessions.withDefaults(), logoutURLs: c.LogoutURLs, idemTTL: c.IdempotencyTTL, keys: newKeyCache(c.APIKeyCacheTTL, now),
+		password: c.Password, dns: c.DNS, signer: c.Signer, mailer: c.Mailer, codeKey: c.CodeKey, sessions: c.Sessions.withDefaults(), logoutURLs: c.LogoutURLs, idemTTL: c.IdempotencyTTL, keys: newKeyCache(c.APIKeyCacheTTL, now),
 	}
 }
 

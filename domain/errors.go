@@ -26,6 +26,8 @@ const (
 	TooManyRequests
 	// Forbidden is a step the caller must take first: 403 {code, message, ...}.
 	Forbidden
+	// Unavailable is a dependency that failed (mail): 503 {code, message}.
+	Unavailable
 )
 
 // FieldError names one invalid field of a request.

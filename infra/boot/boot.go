@@ -125,10 +125,23 @@ func Build(ctx context.Context, s Settings, log *slog.Logger) (*Keyway, error) {
 	if err != nil {
 		return nil, err
 	}
-	signer := NewRingSigner(store, KEKFromSettings(s), time.Now)
+	kek := KEKFromSettings(s)
+	signer := NewRingSigner(store, kek, time.Now)
+	mailer, inbox, err := buildMailer(ctx, s, log)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	a := app.New(app.Config{Store: store, Logger: log, DNS: dns.New(s.DNS, dns.DefaultTimeout), Signer: signer,
-		Sessions: app.SessionConfig{Issuer: s.Issuer}, LogoutURLs: s.LogoutURLs})
-	return &Keyway{Store: store, App: a, Signer: signer, Handler: api.New(a, log, time.Now)}, nil
+		Mailer: mailer, CodeKey: codeKey(kek), Sessions: app.SessionConfig{Issuer: s.Issuer}, LogoutURLs: s.LogoutURLs})
+	var h http.Handler = api.New(a, log, time.Now)
+	if inbox != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/_dev/inbox", inbox)
+		mux.Handle("/", h)
+		h = mux
+	}
+	return &Keyway{Store: store, App: a, Signer: signer, Handler: h}, nil
 }
 
 // Seed makes sure the configured environment exists, with the key and

@@ -1,0 +1,210 @@
+package app
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/keywayhq/keyway/domain"
+	"github.com/keywayhq/keyway/domain/magicauth"
+	"github.com/keywayhq/keyway/domain/user"
+	"github.com/keywayhq/keyway/events"
+)
+
+// magicAuthCollection holds the magic_auth objects (without their codes).
+const magicAuthCollection = "magic_auth"
+
+// Mailer sends the one-time codes and links.
+type Mailer interface {
+	SendCode(ctx context.Context, m CodeMessage) error
+}
+
+// CodeMessage is a code to mail.
+type CodeMessage struct {
+	Environment string
+	Kind        string // magic_auth or email_verification
+	To          string
+	Code        string
+	Expires     time.Duration
+}
+
+// MagicAuthView is a magic_auth object; Code is set only on creation.
+type MagicAuthView struct {
+	magicauth.Code
+	CodeValue string
+}
+
+func codeKind() kind[magicauth.State] {
+	return kind[magicauth.State]{magicauth.Aggregate, magicauth.Evolve, magicauth.Decide, nil, func(magicauth.State) []events.Item { return nil }}
+}
+
+// codeStream names the code stream of one purpose and email.
+func codeStream(purpose, email string) string {
+	return purpose + "_" + hashToken(purpose + "\x00" + email)[:32]
+}
+
+// hashCode is the keyed hash (HMAC-SHA256 with the server's code key) that
+// is all Keyway keeps of a code.
+func (a *App) hashCode(stream, code string) (string, error) {
+	if a.codeKey == nil {
+		return "", errors.New("app: no code key configured")
+	}
+	key, err := a.codeKey()
+	if err != nil {
+		return "", err
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(stream + "\x00" + code))
+	return hex.EncodeToString(mac.Sum(nil)), nil
+}
+
+// sixDigits draws a uniform 6-digit code from rand.
+func sixDigits(rand io.Reader) (string, error) {
+	var b [4]byte
+	for {
+		if _, err := io.ReadFull(rand, b[:]); err != nil {
+			return "", fmt.Errorf("app: code: %w", err)
+		}
+		// Reject the top of the range so every code is equally likely.
+		if n := binary.BigEndian.Uint32(b[:]); n < 4_294_000_000 {
+			return fmt.Sprintf("%06d", n%1_000_000), nil
+		}
+	}
+}
+
+// CreateMagicAuth mails a 6-digit code to an email; the first Magic Auth
+// for an unknown email creates its user.
+func (a *App) CreateMagicAuth(ctx context.Context, m Meta, email string) (MagicAuthView, error) {
+	if a.mailer == nil {
+		return MagicAuthView{}, errors.New("app: no mailer configured")
+	}
+	addr, err := user.NormalizeEmail("email", email)
+	if err != nil {
+		return MagicAuthView{}, err
+	}
+	// The response holds the code, so it is never stored for replays.
+	m.Idempotency = nil
+	u, err := a.userOrNew(ctx, m, addr)
+	if err != nil {
+		return MagicAuthView{}, err
+	}
+	value, err := sixDigits(a.rand)
+	if err != nil {
+		return MagicAuthView{}, err
+	}
+	stream := codeStream("magic_auth", addr)
+	hash, err := a.hashCode(stream, value)
+	if err != nil {
+		return MagicAuthView{}, err
+	}
+	now := a.now()
+	c := magicauth.Code{ID: a.ids.New("magic_auth"), UserID: u.ID, Email: addr, ExpiresAt: now.Add(magicauth.Lifetime), CreatedAt: now, UpdatedAt: now}
+	if _, err := execute(ctx, a, m, func() (write, struct{}, error) {
+		w, _, err := codeKind().change(ctx, a, m.Env, stream, magicauth.Issue{Code: c, Hash: hash, Kind: "magic_auth"}, nil)
+		item := newItem(magicAuthCollection, c.ID, c, "", "", "")
+		item.ExpiresAt = c.ExpiresAt
+		w.puts = append(w.puts, item)
+		return w, struct{}{}, err
+	}, nil); err != nil {
+		return MagicAuthView{}, err
+	}
+	if err := a.mailer.SendCode(ctx, CodeMessage{Environment: m.Env, Kind: "magic_auth", To: addr, Code: value, Expires: magicauth.Lifetime}); err != nil {
+		// A code that was never delivered must not stay usable.
+		_, werr := execute(ctx, a, m, func() (write, struct{}, error) {
+			w, _, err := codeKind().change(ctx, a, m.Env, stream, magicauth.Withdraw{CodeID: c.ID, At: a.now()}, nil)
+			w.deletes = append(w.deletes, events.ItemKey{Collection: magicAuthCollection, ID: c.ID})
+			return w, struct{}{}, err
+		}, nil)
+		a.log.Error("magic auth email not delivered", "request_id", m.RequestID, "error", err, "withdraw_error", werr)
+		return MagicAuthView{}, &domain.Error{Kind: domain.Unavailable, Code: "email_delivery_failed", Message: "The code could not be emailed; try again."}
+	}
+	return MagicAuthView{Code: c, CodeValue: value}, nil
+}
+
+// userOrNew returns the user with the email, creating it if there is none.
+func (a *App) userOrNew(ctx context.Context, m Meta, email string) (user.User, error) {
+	st, err := a.userByEmail(ctx, m.Env, email)
+	if err != nil || st.Exists {
+		return st.User, err
+	}
+	u, err := a.CreateUser(ctx, m, CreateUserInput{Email: email})
+	var de *domain.Error
+	if errors.As(err, &de) && de.Code == "user_creation_error" { // created meanwhile
+		st, err = a.userByEmail(ctx, m.Env, email)
+		return st.User, err
+	}
+	return u, err
+}
+
+// GetMagicAuth reads a magic_auth object; its code is not kept.
+func (a *App) GetMagicAuth(ctx context.Context, env, id string) (MagicAuthView, error) {
+	nf := domain.NotFoundf("entity_not_found", "Magic Auth not found: '%s'.", id)
+	if !ValidID(id, "magic_auth") {
+		return MagicAuthView{}, nf
+	}
+	c, err := getJSON[magicauth.Code](ctx, a, env, magicAuthCollection, id, nf)
+	return MagicAuthView{Code: c}, err
+}
+
+// AuthenticateMagicAuth is the magic-auth:code grant. A wrong code is
+// counted (at the code stream's expected version, so parallel guesses
+// cannot pass the limit of 5) before the answer.
+func (a *App) AuthenticateMagicAuth(ctx context.Context, m Meta, email, code string, c Client) (AuthResult, error) {
+	m.Idempotency = nil
+	addr, err := user.NormalizeEmail("email", email)
+	if err != nil {
+		return AuthResult{}, domain.Errorf(domain.BadRequest, "invalid_one_time_code", "The code is invalid.")
+	}
+	stream := codeStream("magic_auth", addr)
+	hash, err := a.hashCode(stream, code)
+	if err != nil {
+		return AuthResult{}, err
+	}
+	var refused error
+	if _, err := execute(ctx, a, m, func() (write, struct{}, error) {
+		refused = nil
+		w, _, err := codeKind().change(ctx, a, m.Env, stream, magicauth.Attempt{Hash: hash, At: a.now()}, nil)
+		if err != nil && len(w.streams) > 0 && len(w.streams[0].events) > 0 {
+			refused = err // count the wrong try, then answer
+			return w, struct{}{}, nil
+		}
+		return w, struct{}{}, err
+	}, nil); err != nil {
+		return AuthResult{}, err
+	}
+	if refused != nil {
+		return AuthResult{}, refused
+	}
+	st, err := a.userByEmail(ctx, m.Env, addr)
+	if err != nil {
+		return AuthResult{}, err
+	}
+	if !st.Exists {
+		return AuthResult{}, domain.Errorf(domain.BadRequest, "invalid_one_time_code", "The code is invalid.")
+	}
+	policy, err := a.AuthPolicyFor(ctx, m.Env, addr)
+	if err != nil {
+		return AuthResult{}, err
+	}
+	if policy.SSORequired {
+		return AuthResult{}, errSSORequired(addr, policy.ConnectionIDs)
+	}
+	u := st.User
+	if !u.EmailVerified { // the code proves the mailbox
+		verified := true
+		if u, err = a.UpdateUser(ctx, m, u.ID, UpdateUserInput{EmailVerified: &verified}); err != nil {
+			return AuthResult{}, err
+		}
+	}
+	orgID, err := a.soleOrganization(ctx, m.Env, u.ID)
+	if err != nil {
+		return AuthResult{}, err
+	}
+	return a.startSession(ctx, m, u, orgID, "MagicAuth", "magic_code", c)
+}
