@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,9 +42,11 @@ type AccessToken struct {
 }
 
 // Signer signs access tokens and publishes the keys that verify them.
+// Each environment has keys of its own, so that one environment's tokens
+// never verify against another's JWKS.
 type Signer interface {
-	Sign(ctx context.Context, t AccessToken) (string, error)
-	JWKS(ctx context.Context) ([]byte, error)
+	Sign(ctx context.Context, env string, t AccessToken) (string, error)
+	JWKS(ctx context.Context, env string) ([]byte, error)
 }
 
 // DefaultAccessTTL is how long an access token lives.
@@ -174,7 +177,7 @@ func (a *App) accessToken(ctx context.Context, env, sessionID, userID string, or
 			}
 		}
 	}
-	return a.signer.Sign(ctx, t)
+	return a.signer.Sign(ctx, env, t)
 }
 
 // Refresh rotates a refresh token: the old one stops working, and a replay
@@ -308,7 +311,8 @@ func (a *App) ListSessions(ctx context.Context, env, userID string, p PageParams
 // JWKS is the public keys that verify access tokens, for a client id of an
 // environment; an unknown client id is not found.
 func (a *App) JWKS(ctx context.Context, clientID string) ([]byte, error) {
-	if _, err := a.store.Owner(ctx, "system", claimClientID, clientID); err != nil {
+	owner, err := a.store.Owner(ctx, "system", claimClientID, clientID)
+	if err != nil {
 		if errors.Is(err, events.ErrNotFound) {
 			return nil, domain.NotFoundf("entity_not_found", "Client not found: '%s'.", clientID)
 		}
@@ -317,28 +321,28 @@ func (a *App) JWKS(ctx context.Context, clientID string) ([]byte, error) {
 	if a.signer == nil {
 		return nil, errors.New("app: no token signer configured")
 	}
-	return a.signer.JWKS(ctx)
+	return a.signer.JWKS(ctx, strings.TrimPrefix(owner, "environment#"))
 }
 
 // LogoutRedirect revokes a session and returns where to send the browser:
 // return_to when it is allowed, else the first allowed URL.
 func (a *App) LogoutRedirect(ctx context.Context, m Meta, sessionID, returnTo string) (string, error) {
+	target := ""
+	if len(a.logoutURLs) > 0 {
+		target = a.logoutURLs[0]
+	}
+	if returnTo != "" {
+		if !slices.Contains(a.logoutURLs, returnTo) {
+			// Checked before revoking: a refused logout changes nothing.
+			return "", &domain.Error{Kind: domain.Invalid, Code: "invalid_return_to", Message: "return_to is not an allowed logout redirect.",
+				Fields: []domain.FieldError{{Field: "return_to", Code: "invalid_return_to"}}}
+		}
+		target = returnTo
+	}
 	if _, err := a.RevokeSession(ctx, m, sessionID); err != nil {
 		return "", err
 	}
-	for _, allowed := range a.logoutURLs {
-		if returnTo == allowed {
-			return returnTo, nil
-		}
-	}
-	if returnTo != "" {
-		return "", &domain.Error{Kind: domain.Invalid, Code: "invalid_return_to", Message: "return_to is not an allowed logout redirect.",
-			Fields: []domain.FieldError{{Field: "return_to", Code: "invalid_return_to"}}}
-	}
-	if len(a.logoutURLs) == 0 {
-		return "", nil
-	}
-	return a.logoutURLs[0], nil
+	return target, nil
 }
 
 // clientIDOK reports whether a client id names the caller's environment.

@@ -42,7 +42,7 @@ const usage = `usage:
   keyway serve                       serve the API (KEYWAY_ADDR, KEYWAY_STORE, KEYWAY_DATA_DIR, ...)
   keyway bootstrap                   create the DynamoDB tables (KEYWAY_EVENTS_TABLE, KEYWAY_STATE_TABLE, AWS_*)
   keyway rebuild                     replay the whole log into the read models (stop keyway serve first on the embedded store)
-  keyway keys rotate                 add a new access-token signing key (the old one stays in the JWKS until its tokens expire)
+  keyway keys rotate                 add a new access-token signing key to every environment (the old one stays in the JWKS until its tokens expire)
   keyway env list                    list environments
   keyway env create NAME [-type T]   create an environment (T: staging or production) and print its API key
   keyway env key NAME                add an API key to an environment and print it`
@@ -79,11 +79,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		defer k.Close()
-		kid, err := k.Signer.Rotate(ctx, app.DefaultAccessTTL)
+		envs, err := k.App.ListEnvironments(ctx)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "new signing key %s; the previous key stays published for %s\n", kid, app.DefaultAccessTTL)
+		for _, e := range envs {
+			kid, err := k.Signer.Rotate(ctx, e.ID, app.DefaultAccessTTL)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "%s: new signing key %s; the previous key stays published for %s\n", e.Name, kid, app.DefaultAccessTTL)
+		}
 		return nil
 	case "rebuild":
 		k, err := boot.Build(ctx, settings, slog.New(slog.DiscardHandler))

@@ -20,22 +20,27 @@ import (
 	"github.com/keywayhq/keyway/infra/keys"
 )
 
-// The signing key ring is kept sealed in the store, in the system
-// namespace, so that every instance (keyway serve, each Lambda) signs and
-// publishes the same keys. It is a secret, not a read model: rebuild leaves
-// it alone.
+// Each environment's signing key ring is kept sealed in the store, in that
+// environment's namespace, so that every instance (keyway serve, each
+// Lambda) signs and publishes the same keys, and no environment's tokens
+// verify against another's JWKS. It is a secret, not a read model: rebuild
+// leaves it alone.
 var ringKey = events.ItemKey{Collection: app.SigningKeysCollection, ID: "ring"}
 
 // ringReload is how often an instance rereads the ring, to pick up rotations.
 const ringReload = time.Minute
 
-// RingSigner implements app.Signer with a keys.Ring sealed under a KEK.
+// RingSigner implements app.Signer with a keys.Ring per environment, sealed under a KEK.
 type RingSigner struct {
 	store events.Store
 	kek   func() ([]byte, error)
 	now   func() time.Time
 
-	mu     sync.Mutex
+	mu    sync.Mutex
+	rings map[string]cachedRing
+}
+
+type cachedRing struct {
 	ring   *keys.Ring
 	loaded time.Time
 }
@@ -43,12 +48,12 @@ type RingSigner struct {
 // NewRingSigner returns a signer whose ring lives in store, sealed with the
 // key kek returns (asked for only when a token is first signed).
 func NewRingSigner(store events.Store, kek func() ([]byte, error), now func() time.Time) *RingSigner {
-	return &RingSigner{store: store, kek: kek, now: now}
+	return &RingSigner{store: store, kek: kek, now: now, rings: map[string]cachedRing{}}
 }
 
 // Sign implements app.Signer.
-func (s *RingSigner) Sign(ctx context.Context, t app.AccessToken) (string, error) {
-	r, err := s.current(ctx)
+func (s *RingSigner) Sign(ctx context.Context, env string, t app.AccessToken) (string, error) {
+	r, err := s.current(ctx, env)
 	if err != nil {
 		return "", err
 	}
@@ -64,8 +69,8 @@ func (s *RingSigner) Sign(ctx context.Context, t app.AccessToken) (string, error
 }
 
 // JWKS implements app.Signer.
-func (s *RingSigner) JWKS(ctx context.Context) ([]byte, error) {
-	r, err := s.current(ctx)
+func (s *RingSigner) JWKS(ctx context.Context, env string) ([]byte, error) {
+	r, err := s.current(ctx, env)
 	if err != nil {
 		return nil, err
 	}
@@ -73,8 +78,8 @@ func (s *RingSigner) JWKS(ctx context.Context) ([]byte, error) {
 }
 
 // Verify checks an access token against the ring (for tests and tools).
-func (s *RingSigner) Verify(ctx context.Context, token, issuer string) (keys.Claims, error) {
-	r, err := s.current(ctx)
+func (s *RingSigner) Verify(ctx context.Context, env, token, issuer string) (keys.Claims, error) {
+	r, err := s.current(ctx, env)
 	if err != nil {
 		return keys.Claims{}, err
 	}
@@ -82,15 +87,15 @@ func (s *RingSigner) Verify(ctx context.Context, token, issuer string) (keys.Cla
 }
 
 // Rotate adds a new current key; the old one stays published for tokenTTL.
-func (s *RingSigner) Rotate(ctx context.Context, tokenTTL time.Duration) (string, error) {
+func (s *RingSigner) Rotate(ctx context.Context, env string, tokenTTL time.Duration) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, err := s.load(ctx)
+	r, err := s.load(ctx, env)
 	if errors.Is(err, keys.ErrNotFound) { // no key yet: the first one is the rotation
-		if r, err = s.create(ctx); err != nil {
+		if r, err = s.create(ctx, env); err != nil {
 			return "", err
 		}
-		s.ring, s.loaded = r, s.now()
+		s.rings[env] = cachedRing{r, s.now()}
 		k, _ := r.Current()
 		return k.ID, nil
 	}
@@ -102,36 +107,39 @@ func (s *RingSigner) Rotate(ctx context.Context, tokenTTL time.Duration) (string
 		return "", err
 	}
 	r.Rotate(k, s.now(), tokenTTL+keys.Leeway)
-	if err := s.save(ctx, r, false); err != nil {
+	if err := s.save(ctx, env, r, false); err != nil {
 		return "", err
 	}
-	s.ring, s.loaded = r, s.now()
+	s.rings[env] = cachedRing{r, s.now()}
 	return k.ID, nil
 }
 
-func (s *RingSigner) current(ctx context.Context) (*keys.Ring, error) {
+func (s *RingSigner) current(ctx context.Context, env string) (*keys.Ring, error) {
+	if env == "" || env == environment.System {
+		return nil, errors.New("boot: signing keys belong to an environment")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ring != nil && s.now().Sub(s.loaded) < ringReload {
-		return s.ring, nil
+	if c, ok := s.rings[env]; ok && s.now().Sub(c.loaded) < ringReload {
+		return c.ring, nil
 	}
-	r, err := s.load(ctx)
+	r, err := s.load(ctx, env)
 	if errors.Is(err, keys.ErrNotFound) {
-		r, err = s.create(ctx)
+		r, err = s.create(ctx, env)
 	}
 	if err != nil {
 		return nil, err
 	}
-	s.ring, s.loaded = r, s.now()
+	s.rings[env] = cachedRing{r, s.now()}
 	return r, nil
 }
 
-func (s *RingSigner) load(ctx context.Context) (*keys.Ring, error) {
+func (s *RingSigner) load(ctx context.Context, env string) (*keys.Ring, error) {
 	kek, err := s.kek()
 	if err != nil {
 		return nil, err
 	}
-	it, err := s.store.Get(ctx, environment.System, ringKey)
+	it, err := s.store.Get(ctx, env, ringKey)
 	if errors.Is(err, events.ErrNotFound) {
 		return nil, keys.ErrNotFound
 	}
@@ -147,20 +155,20 @@ func (s *RingSigner) load(ctx context.Context) (*keys.Ring, error) {
 
 // create makes the first key. A unique claim decides between instances
 // that start at once; the loser reads the winner's ring.
-func (s *RingSigner) create(ctx context.Context) (*keys.Ring, error) {
+func (s *RingSigner) create(ctx context.Context, env string) (*keys.Ring, error) {
 	k, err := keys.Generate(rand.Reader, s.now())
 	if err != nil {
 		return nil, err
 	}
 	r := keys.NewRing(k)
-	err = s.save(ctx, r, true)
+	err = s.save(ctx, env, r, true)
 	if errors.Is(err, events.ErrClaimed) {
-		return s.load(ctx)
+		return s.load(ctx, env)
 	}
 	return r, err
 }
 
-func (s *RingSigner) save(ctx context.Context, r *keys.Ring, first bool) error {
+func (s *RingSigner) save(ctx context.Context, env string, r *keys.Ring, first bool) error {
 	kek, err := s.kek()
 	if err != nil {
 		return err
@@ -173,7 +181,7 @@ func (s *RingSigner) save(ctx context.Context, r *keys.Ring, first bool) error {
 	if err != nil {
 		return err
 	}
-	a := events.Append{Environment: environment.System, Puts: []events.Item{{ItemKey: ringKey, Data: data}}}
+	a := events.Append{Environment: env, Puts: []events.Item{{ItemKey: ringKey, Data: data}}}
 	if first {
 		a.Claims = []events.Claim{{Kind: "signing_keys", Value: "ring", Owner: "keyway"}}
 	}

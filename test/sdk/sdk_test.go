@@ -35,6 +35,9 @@ import (
 const (
 	stagingKey = "sk_test_keyway_sdk_suite_0123456789abcdef"
 	clientID   = "client_01JABCDEFGHJKMNPQRSTVWXYZ0"
+	// kek seals the signing keys at rest (KEYWAY_KEY_ENCRYPTION_KEY, 32
+	// bytes, base64): required with DynamoDB, used on both stores.
+	kek = "a2V5d2F5LXNkay1zdWl0ZS1rZWstMDEyMzQ1Njc4OWE="
 )
 
 const (
@@ -134,11 +137,12 @@ func TestSDKEmbedded(t *testing.T) {
 	env := []string{
 		"KEYWAY_STORE=embedded",
 		"KEYWAY_DATA_DIR=" + t.TempDir(),
+		"KEYWAY_KEY_ENCRYPTION_KEY=" + kek,
 	}
 	// The bbolt file is locked by a running server, so create the
 	// production environment before serving.
-	prodKey := createProduction(t, env)
-	runSuite(t, env, prodKey)
+	prod := createProduction(t, env)
+	runSuite(t, env, prod)
 }
 
 func TestSDKDynamoDB(t *testing.T) {
@@ -150,6 +154,7 @@ func TestSDKDynamoDB(t *testing.T) {
 	env := []string{
 		"KEYWAY_STORE=dynamodb",
 		"KEYWAY_DATA_DIR=" + t.TempDir(),
+		"KEYWAY_KEY_ENCRYPTION_KEY=" + kek,
 		"KEYWAY_EVENTS_TABLE=keyway-sdk-events-" + suffix,
 		"KEYWAY_STATE_TABLE=keyway-sdk-state-" + suffix,
 		"AWS_ENDPOINT_URL_DYNAMODB=" + ddb.URL,
@@ -162,8 +167,8 @@ func TestSDKDynamoDB(t *testing.T) {
 	if !strings.Contains(out, "tables ready") {
 		t.Fatalf("keyway bootstrap: unexpected output:\n%s", out)
 	}
-	prodKey := createProduction(t, env)
-	runSuite(t, env, prodKey)
+	prod := createProduction(t, env)
+	runSuite(t, env, prod)
 }
 
 // requireNode fails (never skips) when node or the SDK is missing.
@@ -193,17 +198,24 @@ func keyway(t *testing.T, env []string, args ...string) string {
 	return stdout.String()
 }
 
-var liveKey = regexp.MustCompile(`WORKOS_API_KEY=(sk_live_[A-Za-z0-9_]{24,128})\b`)
+var (
+	liveKey      = regexp.MustCompile(`WORKOS_API_KEY=(sk_live_[A-Za-z0-9_]{24,128})\b`)
+	liveClientID = regexp.MustCompile(`WORKOS_CLIENT_ID=(client_[0-9A-Za-z]{10,64})\b`)
+)
 
-// createProduction creates the production environment and returns its key.
-func createProduction(t *testing.T, env []string) string {
+// production is the production environment's credentials.
+type production struct{ key, clientID string }
+
+// createProduction creates the production environment and returns its
+// credentials.
+func createProduction(t *testing.T, env []string) production {
 	t.Helper()
 	out := keyway(t, env, "env", "create", "production", "-type", "production")
-	m := liveKey.FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("keyway env create production: no WORKOS_API_KEY=sk_live_... in the output:\n%s", out)
+	k, c := liveKey.FindStringSubmatch(out), liveClientID.FindStringSubmatch(out)
+	if k == nil || c == nil {
+		t.Fatalf("keyway env create production: no WORKOS_API_KEY=sk_live_... and WORKOS_CLIENT_ID=client_... in the output:\n%s", out)
 	}
-	return m[1]
+	return production{key: k[1], clientID: c[1]}
 }
 
 // startServer runs keyway serve on env with the suite's credentials and
@@ -238,7 +250,7 @@ func stop(t *testing.T, srv *peers.Peer) {
 
 // runSuite serves on env, runs `node --test` on this folder against it and
 // stops the server.
-func runSuite(t *testing.T, env []string, prodKey string) {
+func runSuite(t *testing.T, env []string, prod production) {
 	srv := startServer(t, env)
 	defer func() {
 		if t.Failed() {
@@ -257,7 +269,8 @@ func runSuite(t *testing.T, env []string, prodKey string) {
 		"KEYWAY_PORT="+strconv.Itoa(srv.Port),
 		"KEYWAY_API_KEY="+stagingKey,
 		"KEYWAY_CLIENT_ID="+clientID,
-		"KEYWAY_PROD_API_KEY="+prodKey,
+		"KEYWAY_PROD_API_KEY="+prod.key,
+		"KEYWAY_PROD_CLIENT_ID="+prod.clientID,
 		"KEYWAY_DNS_CONTROL="+dnsControl,
 		"NO_COLOR=1",
 	)
