@@ -81,6 +81,9 @@ func (s *Server) routes() {
 	s.handle("POST /user_management/authenticate", s.authenticate)
 	s.handle("POST /user_management/magic_auth", s.createMagicAuth)
 	s.handle("GET /user_management/magic_auth/{id}", s.getMagicAuth)
+	s.handle("POST /user_management/users/{id}/email_verification/send", s.sendEmailVerification)
+	s.handle("POST /user_management/users/{id}/email_verification/confirm", s.confirmEmailVerification)
+	s.handle("GET /user_management/email_verification/{id}", s.getEmailVerification)
 	// {rest...} rather than {id}/sessions, which would overlap external_id/{external_id}.
 	s.handle("GET /user_management/users/{id}/{rest...}", s.userSubresource)
 	s.handle("POST /user_management/sessions/revoke", s.revokeSession)

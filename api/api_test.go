@@ -19,6 +19,7 @@ import (
 	"github.com/keywayhq/keyway/events"
 	"github.com/keywayhq/keyway/events/eventstest"
 	"github.com/keywayhq/keyway/events/memstore"
+	"github.com/keywayhq/keyway/infra/boot"
 )
 
 // fixture is one Keyway with a staging and a production environment.
@@ -31,13 +32,28 @@ type fixture struct {
 	stagingEnv string // environment ids
 	prodEnv    string
 	clock      *eventstest.Clock
+	app        *app.App
+	signer     *boot.RingSigner // signs access tokens, over the unwrapped store
+	// client ids of the environments
+	stagingClient string
+	prodClient    string
 }
 
 // fixtureOptions change how a fixture is built; the zero value is newFixture's.
 type fixtureOptions struct {
-	wrap func(events.Store) events.Store // wraps the store the API uses
-	dns  app.TXTResolver                 // domain verification
+	wrap       func(events.Store) events.Store // wraps the store the API uses
+	dns        app.TXTResolver                 // domain verification
+	sessions   app.SessionConfig               // zero fields take app's defaults; the issuer defaults to testIssuer
+	logoutURLs []string                        // default: testLogoutURLs
 }
+
+// The fixture's session settings.
+const testIssuer = "https://auth.keyway.test"
+
+var (
+	testLogoutURLs = []string{"https://app.example.com/signed-out", "http://localhost:3000"}
+	testKEK        = bytes.Repeat([]byte{0x4b}, 32)
+)
 
 func newFixture(t *testing.T) *fixture { return newFixtureWith(t, fixtureOptions{}) }
 
@@ -49,8 +65,17 @@ func newFixtureWith(t *testing.T, o fixtureOptions) *fixture {
 	t.Helper()
 	clock := eventstest.NewClock(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC))
 	var store events.Store = memstore.New(clock.Now)
-	a := app.New(app.Config{Store: store, Now: clock.Now, DNS: o.dns, Password: password.Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
-	f := &fixture{t: t, store: store, clock: clock}
+	if o.sessions.Issuer == "" {
+		o.sessions.Issuer = testIssuer
+	}
+	if o.logoutURLs == nil {
+		o.logoutURLs = testLogoutURLs
+	}
+	signer := boot.NewRingSigner(store, func() ([]byte, error) { return testKEK, nil }, clock.Now)
+	cfg := app.Config{Store: store, Now: clock.Now, DNS: o.dns, Password: password.Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
+		Signer: signer, Sessions: o.sessions, LogoutURLs: o.logoutURLs}
+	a := app.New(cfg)
+	f := &fixture{t: t, store: store, clock: clock, signer: signer}
 	ctx := context.Background()
 	st, err := a.EnsureEnvironment(ctx, app.EnsureEnvironmentInput{Name: "staging", Type: "staging"})
 	if err != nil {
@@ -64,11 +89,12 @@ func newFixtureWith(t *testing.T, o fixtureOptions) *fixture {
 		t.Fatalf("keys %q %q", st.Key, pr.Key)
 	}
 	f.staging, f.production, f.stagingEnv, f.prodEnv = st.Key, pr.Key, st.Environment.ID, pr.Environment.ID
+	f.stagingClient, f.prodClient = st.Environment.ClientID, pr.Environment.ClientID
 	if o.wrap != nil {
-		store = o.wrap(store)
-		a = app.New(app.Config{Store: store, Now: clock.Now, DNS: o.dns})
+		cfg.Store = o.wrap(store)
+		a = app.New(cfg)
 	}
-	f.srv = api.New(a, nil, clock.Now)
+	f.app, f.srv = a, api.New(a, nil, clock.Now)
 	return f
 }
 

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -19,6 +18,7 @@ type authenticateBody struct {
 	Password       string `json:"password"`
 	RefreshToken   string `json:"refresh_token"`
 	Code           string `json:"code"`
+	PendingToken   string `json:"pending_authentication_token"`
 	OrganizationID string `json:"organization_id"`
 	IPAddress      string `json:"ip_address"`
 	UserAgent      string `json:"user_agent"`
@@ -42,7 +42,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, c *call) {
 			return
 		}
 		b = authenticateBody{ClientID: form.Get("client_id"), ClientSecret: form.Get("client_secret"), GrantType: form.Get("grant_type"),
-			Email: form.Get("email"), Password: form.Get("password"), RefreshToken: form.Get("refresh_token"), Code: form.Get("code"),
+			Email: form.Get("email"), Password: form.Get("password"), RefreshToken: form.Get("refresh_token"), Code: form.Get("code"), PendingToken: form.Get("pending_authentication_token"),
 			OrganizationID: form.Get("organization_id"), IPAddress: form.Get("ip_address"), UserAgent: form.Get("user_agent")}
 	} else if err := decode(c.body, &b); err != nil {
 		s.writeError(w, c, err)
@@ -56,10 +56,10 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, c *call) {
 		s.writeError(w, c, oauthError("invalid_client", "client_secret does not match the API key."))
 		return
 	}
-	client := app.Client{IP: b.IPAddress, UserAgent: b.UserAgent}
-	if client.IP == "" {
-		client.IP, _, _ = net.SplitHostPort(r.RemoteAddr)
-	}
+	// ip_address is the end user's address, as the caller's backend saw it.
+	// The connection's own address is that backend, shared by all its users:
+	// throttling it would let 50 typos lock everyone out.
+	client := app.Client{IP: strings.TrimSpace(b.IPAddress), UserAgent: b.UserAgent}
 	var res app.AuthResult
 	var err error
 	switch b.GrantType {
@@ -69,6 +69,10 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, c *call) {
 		res, err = s.app.Refresh(r.Context(), c.meta(), b.RefreshToken, b.OrganizationID)
 	case "urn:workos:oauth:grant-type:magic-auth:code":
 		res, err = s.app.AuthenticateMagicAuth(r.Context(), c.meta(), b.Email, b.Code, client)
+	case "urn:workos:oauth:grant-type:email-verification:code":
+		res, err = s.app.AuthenticateEmailVerification(r.Context(), c.meta(), b.Code, b.PendingToken, client)
+	case "urn:workos:oauth:grant-type:organization-selection":
+		res, err = s.app.AuthenticateOrganizationSelection(r.Context(), c.meta(), b.PendingToken, b.OrganizationID, client)
 	case "":
 		err = oauthError("invalid_request", "grant_type is required.")
 	default:

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keywayhq/keyway/domain"
+	"github.com/keywayhq/keyway/domain/user"
 )
 
 func jsonBody(v any) ([]byte, error) {
@@ -45,6 +46,9 @@ func (s *Server) writeError(w http.ResponseWriter, c *call, err error) {
 	}
 	body := map[string]any{"code": de.Code, "message": de.Message}
 	for k, v := range de.Details {
+		if u, ok := v.(user.User); ok {
+			v = renderUser(u)
+		}
 		body[k] = v
 	}
 	status := http.StatusBadRequest

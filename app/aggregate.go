@@ -42,11 +42,14 @@ func (k kind[S]) load(ctx context.Context, a *App, env, id string) (S, int64, er
 }
 
 // apply decides cmd on a loaded state and derives the write: the events,
-// and the claims and read models that change between before and after.
+// and the claims and read models that change between before and after. A
+// decision that records events and still fails (a replayed refresh token
+// revokes its session) returns that write with the error, for the caller
+// to append.
 func (k kind[S]) apply(id string, before S, version int64, cmd any) (write, S, error) {
-	evs, err := k.decide(before, cmd)
-	if err != nil {
-		return write{}, before, err
+	evs, refused := k.decide(before, cmd)
+	if refused != nil && len(evs) == 0 {
+		return write{}, before, refused
 	}
 	after := before
 	for _, e := range evs {
@@ -57,8 +60,12 @@ func (k kind[S]) apply(id string, before S, version int64, cmd any) (write, S, e
 	if k.claims != nil {
 		w.claims, w.releases = diffClaims(stream, k.claims(before), k.claims(after))
 	}
-	w.puts, w.deletes, err = diffItems(k.project(before), k.project(after))
-	return w, after, err
+	puts, deletes, err := diffItems(k.project(before), k.project(after))
+	if err != nil {
+		return write{}, before, err
+	}
+	w.puts, w.deletes = puts, deletes
+	return w, after, refused
 }
 
 // then decides one more command after w, on the state w leads to, as part

@@ -19,6 +19,7 @@ import (
 	"github.com/keywayhq/keyway/domain/membership"
 	"github.com/keywayhq/keyway/domain/organization"
 	"github.com/keywayhq/keyway/domain/password"
+	"github.com/keywayhq/keyway/domain/pending"
 	"github.com/keywayhq/keyway/domain/role"
 	"github.com/keywayhq/keyway/domain/session"
 	"github.com/keywayhq/keyway/domain/throttle"
@@ -28,21 +29,22 @@ import (
 
 // App is the use-case layer. It is safe for concurrent use.
 type App struct {
-	store      events.Store
-	registry   *events.Registry
-	now        func() time.Time
-	ids        *events.IDs
-	rand       io.Reader
-	log        *slog.Logger
-	password   password.Params
-	dns        TXTResolver
-	signer     Signer
-	mailer     Mailer
-	codeKey    func() ([]byte, error)
-	sessions   SessionConfig
-	logoutURLs []string
-	idemTTL    time.Duration
-	keys       *keyCache
+	store           events.Store
+	registry        *events.Registry
+	now             func() time.Time
+	ids             *events.IDs
+	rand            io.Reader
+	log             *slog.Logger
+	password        password.Params
+	dns             TXTResolver
+	signer          Signer
+	mailer          Mailer
+	allowUnverified bool
+	codeKey         func() ([]byte, error)
+	sessions        SessionConfig
+	logoutURLs      []string
+	idemTTL         time.Duration
+	keys            *keyCache
 
 	dummyOnce sync.Once
 	dummy     password.Hash
@@ -58,6 +60,9 @@ type Config struct {
 	DNS      TXTResolver     // domain verification; nil disables it
 	Signer   Signer          // access tokens and JWKS; nil disables sessions
 	Mailer   Mailer          // one-time codes; nil disables Magic Auth
+	// AllowUnverifiedSignIn lets users sign in with a password before
+	// verifying their email; by default they must verify it first.
+	AllowUnverifiedSignIn bool
 	// CodeKey is the HMAC key of one-time codes (only their keyed hashes are kept).
 	CodeKey  func() ([]byte, error)
 	Sessions SessionConfig
@@ -98,10 +103,11 @@ func New(c Config) *App {
 	session.Register(reg)
 	throttle.Register(reg)
 	magicauth.Register(reg)
+	pending.Register(reg)
 	now := func() time.Time { return c.Now().UTC().Truncate(time.Millisecond) }
 	return &App{
 		store: c.Store, registry: reg, now: now, ids: events.NewIDs(now), rand: c.Rand, log: c.Logger,
-		password: c.Password, dns: c.DNS, signer: c.Signer, mailer: c.Mailer, codeKey: c.CodeKey, sessions: c.Sessions.withDefaults(), logoutURLs: c.LogoutURLs, idemTTL: c.IdempotencyTTL, keys: newKeyCache(c.APIKeyCacheTTL, now),
+		password: c.Password, dns: c.DNS, signer: c.Signer, mailer: c.Mailer, allowUnverified: c.AllowUnverifiedSignIn, codeKey: c.CodeKey, sessions: c.Sessions.withDefaults(), logoutURLs: c.LogoutURLs, idemTTL: c.IdempotencyTTL, keys: newKeyCache(c.APIKeyCacheTTL, now),
 	}
 }
 

@@ -24,14 +24,14 @@ func (a *App) AuthenticatePassword(ctx context.Context, m Meta, email, pw string
 	}
 	// Reserve an attempt on the account and the IP before checking anything,
 	// so that parallel guesses cannot exceed the limits.
-	account := throttleID("email", addr)
-	if err := a.reserve(ctx, m, account, a.sessions.AccountAttempts); err != nil {
-		return AuthResult{}, err
-	}
+	account := throttleKey{throttleID("email", addr), a.sessions.AccountAttempts}
+	keys := []throttleKey{account}
 	if c.IP != "" {
-		if err := a.reserve(ctx, m, throttleID("ip", c.IP), a.sessions.IPAttempts); err != nil {
-			return AuthResult{}, err
-		}
+		keys = append(keys, throttleKey{throttleID("ip", c.IP), a.sessions.IPAttempts})
+	}
+	at := a.now()
+	if err := a.throttle(ctx, m, keys, func(k throttleKey) any { return throttle.Reserve{Policy: k.policy, At: at} }); err != nil {
+		return AuthResult{}, err
 	}
 	st, err := a.userByEmail(ctx, m.Env, addr)
 	if err != nil {
@@ -45,7 +45,14 @@ func (a *App) AuthenticatePassword(ctx context.Context, m Meta, email, pw string
 	if !password.Verify(*st.Password, pw) {
 		return AuthResult{}, errInvalidCredentials
 	}
-	if err := a.clear(ctx, m, account); err != nil {
+	// A success clears the account's count, and gives the IP back only its
+	// own attempt: the IP's failures still count.
+	if err := a.throttle(ctx, m, keys, func(k throttleKey) any {
+		if k == account {
+			return throttle.Clear{At: a.now()}
+		}
+		return throttle.Release{Reserved: at, At: a.now()}
+	}); err != nil {
 		return AuthResult{}, err
 	}
 	if password.NeedsRehash(*st.Password, a.password) {
@@ -58,27 +65,16 @@ func (a *App) AuthenticatePassword(ctx context.Context, m Meta, email, pw string
 	if policy.SSORequired {
 		return AuthResult{}, errSSORequired(addr, policy.ConnectionIDs)
 	}
-	orgID, err := a.soleOrganization(ctx, m.Env, st.ID)
-	if err != nil {
+	if err := a.requireVerifiedEmail(ctx, m, st.User, "Password", "password"); err != nil {
 		return AuthResult{}, err
 	}
-	return a.startSession(ctx, m, st.User, orgID, "Password", "password", c)
+	return a.finishSignIn(ctx, m, st.User, "Password", "password", c)
 }
 
 func errSSORequired(email string, connections []string) error {
 	msg := "This email's organization requires signing in with SSO."
 	return &domain.Error{Kind: domain.BadRequest, Code: "sso_required", Message: msg,
 		Details: map[string]any{"error": "sso_required", "error_description": msg, "email": email, "connection_ids": connections}}
-}
-
-// soleOrganization is the organization of a user's only active membership.
-func (a *App) soleOrganization(ctx context.Context, env, userID string) (*string, error) {
-	page, err := a.ListMemberships(ctx, env, ListMembershipsInput{UserID: userID, Page: PageParams{Limit: 2, Order: "asc"}})
-	if err != nil || len(page.Data) != 1 {
-		return nil, err
-	}
-	id := page.Data[0].OrganizationID
-	return &id, nil
 }
 
 func (a *App) userByEmail(ctx context.Context, env, email string) (user.State, error) {
@@ -117,20 +113,38 @@ func throttleKind() kind[throttle.State] {
 	return kind[throttle.State]{throttle.Aggregate, throttle.Evolve, throttle.Decide, nil, func(throttle.State) []events.Item { return nil }}
 }
 
-func (a *App) reserve(ctx context.Context, m Meta, id string, p throttle.Policy) error {
-	_, err := execute(ctx, a, m, func() (write, struct{}, error) {
-		w, _, err := throttleKind().change(ctx, a, m.Env, id, throttle.Reserve{Policy: p, At: a.now()}, nil)
-		return w, struct{}{}, err
-	}, nil)
-	return err
+// throttleKey is one throttle stream and its policy.
+type throttleKey struct {
+	id     string
+	policy throttle.Policy
 }
 
-func (a *App) clear(ctx context.Context, m Meta, id string) error {
-	_, err := execute(ctx, a, m, func() (write, struct{}, error) {
-		w, _, err := throttleKind().change(ctx, a, m.Env, id, throttle.Clear{At: a.now()}, nil)
-		return w, struct{}{}, err
-	}, nil)
-	return err
+// throttle decides a command on every key and appends the events in one write:
+// an attempt is reserved on the account and the IP together, or on
+// neither, so a key at its limit uses up nothing of the others. A version
+// conflict means another attempt or success landed meanwhile; at most the
+// limits' worth land in a window, so it retries that often before failing.
+func (a *App) throttle(ctx context.Context, m Meta, keys []throttleKey, cmd func(throttleKey) any) error {
+	retries := 0
+	for _, k := range keys {
+		retries += k.policy.Limit
+	}
+	for {
+		_, err := execute(ctx, a, m, func() (write, struct{}, error) {
+			var w write
+			for _, k := range keys {
+				kw, _, err := throttleKind().change(ctx, a, m.Env, k.id, cmd(k), nil)
+				if err != nil {
+					return write{}, struct{}{}, err
+				}
+				w = w.merge(kw)
+			}
+			return w, struct{}{}, nil
+		}, nil)
+		if retries--; retries < 0 || !errors.Is(err, events.ErrConflict) {
+			return err
+		}
+	}
 }
 
 // dummyHash is a real argon2id hash with the current parameters, made once.

@@ -41,7 +41,22 @@ type MagicAuthView struct {
 }
 
 func codeKind() kind[magicauth.State] {
-	return kind[magicauth.State]{magicauth.Aggregate, magicauth.Evolve, magicauth.Decide, nil, func(magicauth.State) []events.Item { return nil }}
+	return kind[magicauth.State]{magicauth.Aggregate, magicauth.Evolve, magicauth.Decide, nil, projectCode}
+}
+
+// projectCode is the magic_auth or email_verification object of the current
+// code, kept until it expires (after use too) unless it was withdrawn.
+func projectCode(s magicauth.State) []events.Item {
+	if s.Current == nil || s.Withdrawn {
+		return nil
+	}
+	collection := magicAuthCollection
+	if s.Kind == emailVerificationCollection {
+		collection = emailVerificationCollection
+	}
+	it := newItem(collection, s.Current.ID, *s.Current, "", "", "")
+	it.ExpiresAt = s.Current.ExpiresAt
+	return []events.Item{it}
 }
 
 // codeStream names the code stream of one purpose and email.
@@ -94,37 +109,71 @@ func (a *App) CreateMagicAuth(ctx context.Context, m Meta, email string) (MagicA
 	if err != nil {
 		return MagicAuthView{}, err
 	}
-	value, err := sixDigits(a.rand)
+	c, value, err := a.issueCode(ctx, m, "magic_auth", magicAuthCollection, addr, u.ID)
 	if err != nil {
 		return MagicAuthView{}, err
-	}
-	stream := codeStream("magic_auth", addr)
-	hash, err := a.hashCode(stream, value)
-	if err != nil {
-		return MagicAuthView{}, err
-	}
-	now := a.now()
-	c := magicauth.Code{ID: a.ids.New("magic_auth"), UserID: u.ID, Email: addr, ExpiresAt: now.Add(magicauth.Lifetime), CreatedAt: now, UpdatedAt: now}
-	if _, err := execute(ctx, a, m, func() (write, struct{}, error) {
-		w, _, err := codeKind().change(ctx, a, m.Env, stream, magicauth.Issue{Code: c, Hash: hash, Kind: "magic_auth"}, nil)
-		item := newItem(magicAuthCollection, c.ID, c, "", "", "")
-		item.ExpiresAt = c.ExpiresAt
-		w.puts = append(w.puts, item)
-		return w, struct{}{}, err
-	}, nil); err != nil {
-		return MagicAuthView{}, err
-	}
-	if err := a.mailer.SendCode(ctx, CodeMessage{Environment: m.Env, Kind: "magic_auth", To: addr, Code: value, Expires: magicauth.Lifetime}); err != nil {
-		// A code that was never delivered must not stay usable.
-		_, werr := execute(ctx, a, m, func() (write, struct{}, error) {
-			w, _, err := codeKind().change(ctx, a, m.Env, stream, magicauth.Withdraw{CodeID: c.ID, At: a.now()}, nil)
-			w.deletes = append(w.deletes, events.ItemKey{Collection: magicAuthCollection, ID: c.ID})
-			return w, struct{}{}, err
-		}, nil)
-		a.log.Error("magic auth email not delivered", "request_id", m.RequestID, "error", err, "withdraw_error", werr)
-		return MagicAuthView{}, &domain.Error{Kind: domain.Unavailable, Code: "email_delivery_failed", Message: "The code could not be emailed; try again."}
 	}
 	return MagicAuthView{Code: c, CodeValue: value}, nil
+}
+
+// issueCode makes a new code of a kind (magic_auth, email_verification)
+// for an email, replacing the previous one, and mails it. A code that
+// could not be mailed is withdrawn at once.
+func (a *App) issueCode(ctx context.Context, m Meta, kind, collection, email, userID string) (magicauth.Code, string, error) {
+	if a.mailer == nil {
+		return magicauth.Code{}, "", errors.New("app: no mailer configured")
+	}
+	value, err := sixDigits(a.rand)
+	if err != nil {
+		return magicauth.Code{}, "", err
+	}
+	stream := codeStream(kind, email)
+	hash, err := a.hashCode(stream, value)
+	if err != nil {
+		return magicauth.Code{}, "", err
+	}
+	now := a.now()
+	c := magicauth.Code{ID: a.ids.New(kind), UserID: userID, Email: email, ExpiresAt: now.Add(magicauth.Lifetime), CreatedAt: now, UpdatedAt: now}
+	m.Idempotency = nil // the answer may hold the code: never stored for replays
+	if _, err := execute(ctx, a, m, func() (write, struct{}, error) {
+		w, _, err := codeKind().change(ctx, a, m.Env, stream, magicauth.Issue{Code: c, Hash: hash, Kind: kind}, nil)
+		return w, struct{}{}, err
+	}, nil); err != nil {
+		return magicauth.Code{}, "", err
+	}
+	if err := a.mailer.SendCode(ctx, CodeMessage{Environment: m.Env, Kind: kind, To: email, Code: value, Expires: magicauth.Lifetime}); err != nil {
+		_, werr := execute(ctx, a, m, func() (write, struct{}, error) {
+			w, _, err := codeKind().change(ctx, a, m.Env, stream, magicauth.Withdraw{CodeID: c.ID, At: a.now()}, nil)
+			return w, struct{}{}, err
+		}, nil)
+		a.log.Error("code email not delivered", "kind", kind, "request_id", m.RequestID, "error", err, "withdraw_error", werr)
+		return magicauth.Code{}, "", &domain.Error{Kind: domain.Unavailable, Code: "email_delivery_failed", Message: "The code could not be emailed; try again."}
+	}
+	return c, value, nil
+}
+
+// attemptCode checks a code of a kind for an email. A wrong code is counted
+// at the code stream's expected version before the answer, so parallel
+// guesses cannot pass the limit.
+func (a *App) attemptCode(ctx context.Context, m Meta, kind, email, code string) error {
+	stream := codeStream(kind, email)
+	hash, err := a.hashCode(stream, code)
+	if err != nil {
+		return err
+	}
+	var refused error
+	if _, err := execute(ctx, a, m, func() (write, struct{}, error) {
+		refused = nil
+		w, _, err := codeKind().change(ctx, a, m.Env, stream, magicauth.Attempt{Hash: hash, At: a.now()}, nil)
+		if err != nil && len(w.streams) > 0 && len(w.streams[0].events) > 0 {
+			refused = err // count the wrong try, then answer
+			return w, struct{}{}, nil
+		}
+		return w, struct{}{}, err
+	}, nil); err != nil {
+		return err
+	}
+	return refused
 }
 
 // userOrNew returns the user with the email, creating it if there is none.
@@ -161,25 +210,8 @@ func (a *App) AuthenticateMagicAuth(ctx context.Context, m Meta, email, code str
 	if err != nil {
 		return AuthResult{}, domain.Errorf(domain.BadRequest, "invalid_one_time_code", "The code is invalid.")
 	}
-	stream := codeStream("magic_auth", addr)
-	hash, err := a.hashCode(stream, code)
-	if err != nil {
+	if err := a.attemptCode(ctx, m, "magic_auth", addr, code); err != nil {
 		return AuthResult{}, err
-	}
-	var refused error
-	if _, err := execute(ctx, a, m, func() (write, struct{}, error) {
-		refused = nil
-		w, _, err := codeKind().change(ctx, a, m.Env, stream, magicauth.Attempt{Hash: hash, At: a.now()}, nil)
-		if err != nil && len(w.streams) > 0 && len(w.streams[0].events) > 0 {
-			refused = err // count the wrong try, then answer
-			return w, struct{}{}, nil
-		}
-		return w, struct{}{}, err
-	}, nil); err != nil {
-		return AuthResult{}, err
-	}
-	if refused != nil {
-		return AuthResult{}, refused
 	}
 	st, err := a.userByEmail(ctx, m.Env, addr)
 	if err != nil {
@@ -202,9 +234,5 @@ func (a *App) AuthenticateMagicAuth(ctx context.Context, m Meta, email, code str
 			return AuthResult{}, err
 		}
 	}
-	orgID, err := a.soleOrganization(ctx, m.Env, u.ID)
-	if err != nil {
-		return AuthResult{}, err
-	}
-	return a.startSession(ctx, m, u, orgID, "MagicAuth", "magic_code", c)
+	return a.finishSignIn(ctx, m, u, "MagicAuth", "magic_code", c)
 }

@@ -7,9 +7,13 @@ import (
 	"strings"
 
 	"github.com/keywayhq/keyway/domain/environment"
+	"github.com/keywayhq/keyway/domain/magicauth"
 	"github.com/keywayhq/keyway/domain/membership"
 	"github.com/keywayhq/keyway/domain/organization"
+	"github.com/keywayhq/keyway/domain/pending"
 	"github.com/keywayhq/keyway/domain/role"
+	"github.com/keywayhq/keyway/domain/session"
+	"github.com/keywayhq/keyway/domain/throttle"
 	"github.com/keywayhq/keyway/domain/user"
 	"github.com/keywayhq/keyway/events"
 )
@@ -34,6 +38,13 @@ func (a *App) project(stream string, envs []events.Envelope) ([]events.Item, err
 	case environment.Aggregate:
 		s, err := fold(a, envs, environment.Evolve)
 		return projectEnvironment(s), err
+	case session.Aggregate:
+		return a.projectSessionLog(envs)
+	case throttle.Aggregate, pending.Aggregate:
+		return nil, nil // no read models
+	case magicauth.Aggregate:
+		s, err := fold(a, envs, magicauth.Evolve)
+		return projectCode(s), err
 	}
 	return nil, fmt.Errorf("app: no projector for stream %s", stream)
 }

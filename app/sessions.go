@@ -124,6 +124,26 @@ func refreshItem(hash string, s session.Session) events.Item {
 	return it
 }
 
+// projectSessionLog is what a session's log projects: the session, and the
+// item of every refresh token hash it issued that has not expired.
+func (a *App) projectSessionLog(envs []events.Envelope) ([]events.Item, error) {
+	var hashes []string
+	s, err := fold(a, envs, func(s session.State, e events.Event) session.State {
+		s = session.Evolve(s, e)
+		if s.RefreshHash != "" && (len(hashes) == 0 || hashes[len(hashes)-1] != s.RefreshHash) {
+			hashes = append(hashes, s.RefreshHash)
+		}
+		return s
+	})
+	items := projectSession(s)
+	if s.Exists && a.now().Before(s.ExpiresAt) {
+		for _, h := range hashes {
+			items = append(items, refreshItem(h, s.Session))
+		}
+	}
+	return items, err
+}
+
 // startSession creates a session for u and issues its tokens.
 func (a *App) startSession(ctx context.Context, m Meta, u user.User, orgID *string, method, authMethod string, c Client) (AuthResult, error) {
 	refresh, err := randomToken(a.rand, 32)

@@ -34,11 +34,13 @@ type Code struct {
 
 // State is the write model of one code stream.
 type State struct {
-	Current  *Code
-	Hash     string // keyed hash of the current code
-	Tries    int
-	Consumed bool
-	Sends    []time.Time
+	Current   *Code
+	Kind      string // of the current code
+	Hash      string // keyed hash of the current code
+	Tries     int
+	Consumed  bool // used or withdrawn
+	Withdrawn bool // never delivered: it is not shown either
+	Sends     []time.Time
 }
 
 // Events. Issued carries only the keyed hash, never the code.
@@ -76,12 +78,14 @@ func Evolve(s State, e events.Event) State {
 	switch e := e.(type) {
 	case Issued:
 		c := e.Code
-		s.Current, s.Hash, s.Tries, s.Consumed = &c, e.Hash, 0, false
+		s.Current, s.Kind, s.Hash, s.Tries, s.Consumed, s.Withdrawn = &c, e.Kind, e.Hash, 0, false, false
 		s.Sends = append(append([]time.Time(nil), s.Sends...), c.CreatedAt)
 	case Failed:
 		s.Tries++
-	case Consumed, Withdrawn:
+	case Consumed:
 		s.Consumed = true
+	case Withdrawn:
+		s.Consumed, s.Withdrawn = true, true
 	}
 	return s
 }

@@ -82,7 +82,8 @@ after(async () => {
   for (const id of createdOrgs) await workos.organizations.deleteOrganization(id).catch(() => {});
 });
 
-async function newUser(tag, options = { password: PASSWORD }) {
+// Users are created verified: an unverified email must verify it first (403).
+async function newUser(tag, options = { password: PASSWORD, emailVerified: true }) {
   const u = await um.createUser({ email: email(tag), ...options });
   createdUsers.push(u.id);
   return u;
@@ -306,7 +307,20 @@ describe('authenticateWithRefreshToken', () => {
     const [a, b, other] = [await newOrg('a'), await newOrg('b'), await newOrg('other')];
     await um.createOrganizationMembership({ userId: u.id, organizationId: a.id });
     await um.createOrganizationMembership({ userId: u.id, organizationId: b.id });
-    const res = await signIn(u);
+    // A member of two organizations must choose one to sign in.
+    let pendingToken;
+    try {
+      await signIn(u);
+      assert.fail('sign-in without an organization was accepted');
+    } catch (err) {
+      assert.equal(err.rawData?.code, 'organization_selection_required', String(err));
+      assert.deepEqual(err.rawData.organizations.map((o) => o.id).sort(), [a.id, b.id].sort());
+      pendingToken = err.pendingAuthenticationToken ?? err.rawData.pending_authentication_token;
+    }
+    const res = await um.authenticateWithOrganizationSelection({ clientId: CLIENT_ID, pendingAuthenticationToken: pendingToken, organizationId: b.id });
+    assert.equal(res.organizationId, b.id);
+    // The pending token is single use.
+    await assert.rejects(um.authenticateWithOrganizationSelection({ clientId: CLIENT_ID, pendingAuthenticationToken: pendingToken, organizationId: b.id }));
 
     const inA = await um.authenticateWithRefreshToken({ refreshToken: res.refreshToken, organizationId: a.id });
     assert.equal(inA.organizationId, a.id);
@@ -476,7 +490,7 @@ describe('JWKS', () => {
       cookiePassword: COOKIE_PASSWORD,
     });
     // A production token verifies in production...
-    const p = await prod.createUser({ email: email('jwks-prod'), password: PASSWORD });
+    const p = await prod.createUser({ email: email('jwks-prod'), password: PASSWORD, emailVerified: true });
     try {
       const own = await verifyWith(await signIn(p, {}, prod));
       assert.equal(own.authenticated, true, JSON.stringify(own));

@@ -5,8 +5,15 @@
 // server's domain-verification lookups (KEYWAY_DNS_RESOLVER); the suite
 // publishes TXT records through its HTTP control API (KEYWAY_DNS_CONTROL).
 //
-// It needs node 20+, test/node_modules and DynamoDB Local: run
-// scripts/install-peers.sh once.
+// Mail: those two runs use the default dev mailer, whose inbox the suite
+// reads at /_dev/inbox. A third run (TestSDKEmbeddedSES) serves the
+// embedded store with KEYWAY_MAILER=ses against aws-ses-v2-local and runs
+// only the mail tests (magic_auth.test.mjs), which read the codes from that
+// peer's /store. KEYWAY_MAIL_SOURCE tells node where to look:
+// "dev:<inbox URL>" or "ses:<aws-ses-v2-local URL>".
+//
+// It needs node 20+, test/node_modules (with aws-ses-v2-local) and DynamoDB
+// Local: run scripts/install-peers.sh once.
 package sdk_test
 
 import (
@@ -53,6 +60,8 @@ var (
 	repoRoot  string
 	keywayBin string
 	ddb       *peers.Peer
+	// sesLocal is aws-ses-v2-local, the SES v2 endpoint of the SES run.
+	sesLocal *peers.Peer
 	// dnsAddr is the DNS server keyway serve resolves with; dnsControl is
 	// the base URL of its control API, for node.
 	dnsAddr    string
@@ -63,8 +72,8 @@ func TestMain(m *testing.M) {
 	os.Exit(setup(m))
 }
 
-// setup builds keyway and starts DynamoDB Local (in parallel), runs the
-// tests, and cleans up.
+// setup builds keyway and starts DynamoDB Local and aws-ses-v2-local (in
+// parallel), runs the tests, and cleans up.
 func setup(m *testing.M) int {
 	root, err := peers.RepoRoot()
 	if err != nil {
@@ -80,8 +89,8 @@ func setup(m *testing.M) int {
 	defer os.RemoveAll(tmp)
 
 	var wg sync.WaitGroup
-	var buildErr, ddbErr error
-	wg.Add(2)
+	var buildErr, ddbErr, sesErr error
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		keywayBin, buildErr = peers.BuildKeyway(tmp)
@@ -92,11 +101,20 @@ func setup(m *testing.M) int {
 		defer cancel()
 		ddb, ddbErr = peers.StartDynamoDBLocal(ctx)
 	}()
+	go func() {
+		defer wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), peerTimeout)
+		defer cancel()
+		sesLocal, sesErr = startSESLocal(ctx)
+	}()
 	wg.Wait()
 	if ddb != nil {
 		defer ddb.Stop()
 	}
-	if err := errors.Join(buildErr, ddbErr); err != nil {
+	if sesLocal != nil {
+		defer sesLocal.Stop()
+	}
+	if err := errors.Join(buildErr, ddbErr, sesErr); err != nil {
 		fmt.Fprintln(os.Stderr, "sdk:", err)
 		return 1
 	}
@@ -108,6 +126,45 @@ func setup(m *testing.M) int {
 	}
 	defer stopDNS()
 	return m.Run()
+}
+
+// startSESLocal starts aws-ses-v2-local from test/node_modules on a free
+// port of 127.0.0.1 and waits for GET /health-check. It retries with a new
+// port when the process exits before it is ready (the port was taken).
+func startSESLocal(ctx context.Context) (*peers.Peer, error) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return nil, fmt.Errorf("aws-ses-v2-local: node not found on PATH (%s)", installHint)
+	}
+	testDir := filepath.Join(repoRoot, "test")
+	cli := filepath.Join("node_modules", "aws-ses-v2-local", "dist", "cli.js")
+	if _, err := os.Stat(filepath.Join(testDir, cli)); err != nil {
+		return nil, fmt.Errorf("aws-ses-v2-local is not installed in test/node_modules (%v): %s", err, installHint)
+	}
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		port, err := peers.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		p, err := peers.Start(ctx, peers.Spec{
+			Name:  "aws-ses-v2-local",
+			Path:  node,
+			Args:  []string{cli, "--host", "127.0.0.1", "--port", strconv.Itoa(port)},
+			Dir:   testDir,
+			Env:   []string{"NO_COLOR=1"},
+			Port:  port,
+			Ready: peers.HTTPReady("/health-check", http.StatusOK),
+		})
+		if err == nil {
+			return p, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, lastErr
 }
 
 // startDNS starts the DNS server and serves its control API on a free port
@@ -142,7 +199,32 @@ func TestSDKEmbedded(t *testing.T) {
 	// The bbolt file is locked by a running server, so create the
 	// production environment before serving.
 	prod := createProduction(t, env)
-	runSuite(t, env, prod)
+	runSuite(t, env, prod, suite{})
+}
+
+// TestSDKEmbeddedSES serves the embedded store with the SES mailer, sending
+// through aws-ses-v2-local, and runs the mail tests only.
+func TestSDKEmbeddedSES(t *testing.T) {
+	requireNode(t)
+	if sesLocal == nil {
+		t.Fatal("aws-ses-v2-local is not running (" + installHint + ")")
+	}
+	env := []string{
+		"KEYWAY_STORE=embedded",
+		"KEYWAY_DATA_DIR=" + t.TempDir(),
+		"KEYWAY_KEY_ENCRYPTION_KEY=" + kek,
+		"KEYWAY_MAILER=ses",
+		"AWS_ENDPOINT_URL_SESV2=" + sesLocal.URL,
+		"AWS_REGION=us-east-1",
+		"AWS_ACCESS_KEY_ID=test",
+		"AWS_SECRET_ACCESS_KEY=test",
+		"AWS_EC2_METADATA_DISABLED=true",
+	}
+	prod := createProduction(t, env)
+	runSuite(t, env, prod, suite{
+		files:      []string{"sdk/magic_auth.test.mjs"},
+		mailSource: func(*peers.Peer) string { return "ses:" + sesLocal.URL },
+	})
 }
 
 func TestSDKDynamoDB(t *testing.T) {
@@ -168,7 +250,7 @@ func TestSDKDynamoDB(t *testing.T) {
 		t.Fatalf("keyway bootstrap: unexpected output:\n%s", out)
 	}
 	prod := createProduction(t, env)
-	runSuite(t, env, prod)
+	runSuite(t, env, prod, suite{})
 }
 
 // requireNode fails (never skips) when node or the SDK is missing.
@@ -248,9 +330,18 @@ func stop(t *testing.T, srv *peers.Peer) {
 	t.Logf("keyway serve exited with status 0, %s after SIGTERM", time.Since(start).Round(time.Millisecond))
 }
 
-// runSuite serves on env, runs `node --test` on this folder against it and
-// stops the server.
-func runSuite(t *testing.T, env []string, prod production) {
+// suite says what runSuite runs and where node reads the mail.
+type suite struct {
+	// files are the test files, relative to test/; nil means all of sdk/.
+	files []string
+	// mailSource returns KEYWAY_MAIL_SOURCE for the server; nil means the
+	// dev mailer's inbox on the server itself.
+	mailSource func(srv *peers.Peer) string
+}
+
+// runSuite serves on env, runs `node --test` on this folder (or s.files)
+// against it and stops the server.
+func runSuite(t *testing.T, env []string, prod production, s suite) {
 	srv := startServer(t, env)
 	defer func() {
 		if t.Failed() {
@@ -263,7 +354,16 @@ func runSuite(t *testing.T, env []string, prod production) {
 	testDir := filepath.Join(repoRoot, "test")
 	// One file at a time: the files share the environment, and users.test.mjs
 	// pages through every user, so no other file may create users meanwhile.
-	cmd := exec.CommandContext(ctx, "node", "--test", "--test-concurrency=1", "--test-reporter=spec", "sdk/")
+	files := s.files
+	if files == nil {
+		files = []string{"sdk/"}
+	}
+	what := strings.Join(files, " ")
+	mailSource := "dev:" + srv.URL + "/_dev/inbox"
+	if s.mailSource != nil {
+		mailSource = s.mailSource(srv)
+	}
+	cmd := exec.CommandContext(ctx, "node", append([]string{"--test", "--test-concurrency=1", "--test-reporter=spec"}, files...)...)
 	cmd.Dir = testDir
 	cmd.Env = peers.KeywayEnv(
 		"KEYWAY_PORT="+strconv.Itoa(srv.Port),
@@ -272,6 +372,7 @@ func runSuite(t *testing.T, env []string, prod production) {
 		"KEYWAY_PROD_API_KEY="+prod.key,
 		"KEYWAY_PROD_CLIENT_ID="+prod.clientID,
 		"KEYWAY_DNS_CONTROL="+dnsControl,
+		"KEYWAY_MAIL_SOURCE="+mailSource,
 		"NO_COLOR=1",
 	)
 	// node --test runs each file in a child process: end the whole group.
@@ -287,9 +388,9 @@ func runSuite(t *testing.T, env []string, prod production) {
 	case ctx.Err() != nil:
 		t.Errorf("node --test did not finish within %s", nodeTimeout)
 	case err != nil:
-		t.Errorf("node --test sdk/ failed: %v", err)
+		t.Errorf("node --test %s failed: %v", what, err)
 	default:
-		t.Logf("node --test sdk/ passed in %s", time.Since(start).Round(time.Millisecond))
+		t.Logf("node --test %s passed in %s", what, time.Since(start).Round(time.Millisecond))
 	}
 
 	stop(t, srv)

@@ -1,0 +1,414 @@
+// The official WorkOS Node SDK (@workos-inc/node 11.0.0) against a running
+// Keyway: Magic Auth (workos-api.md sections 4 and 6). Every code these tests
+// sign in with is read out of the mailbox the server sent it to, never from
+// the createMagicAuth response. sdk_test.go starts the server and runs this
+// file with `node --test`; by hand:
+//
+//	KEYWAY_PORT=8080 KEYWAY_API_KEY=sk_test_... KEYWAY_CLIENT_ID=client_01... \
+//	  [KEYWAY_MAIL_SOURCE=dev:http://127.0.0.1:8080/_dev/inbox | ses:http://127.0.0.1:8005] \
+//	  [KEYWAY_PROD_API_KEY=sk_live_... KEYWAY_PROD_CLIENT_ID=client_01...] \
+//	  node --test test/sdk/magic_auth.test.mjs
+//
+// KEYWAY_MAIL_SOURCE is where the mail is read: "dev:<url>" is the dev
+// mailer's inbox (GET <url>?format=json, the default being the server's own
+// /_dev/inbox), "ses:<url>" is aws-ses-v2-local (GET <url>/store), for a
+// server run with KEYWAY_MAILER=ses.
+//
+// Emails are unique to each run, and every sign-in comes from an address of
+// its own, so runs never collide and no per-IP limit trips. The users this
+// file creates (Magic Auth creates them too) are deleted at the end:
+// users.test.mjs expects lastSignInAt null on every user it lists.
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import {
+  WorkOS,
+  GenericServerException,
+  NotFoundException,
+  OauthException,
+  UnprocessableEntityException,
+} from '@workos-inc/node';
+
+const PORT = Number(process.env.KEYWAY_PORT);
+const API_KEY = process.env.KEYWAY_API_KEY;
+const CLIENT_ID = process.env.KEYWAY_CLIENT_ID;
+const PROD_API_KEY = process.env.KEYWAY_PROD_API_KEY || '';
+const PROD_CLIENT_ID = process.env.KEYWAY_PROD_CLIENT_ID || '';
+
+assert.ok(Number.isInteger(PORT) && PORT > 0, 'KEYWAY_PORT must be set to the server port');
+assert.ok(API_KEY, 'KEYWAY_API_KEY must be set');
+assert.ok(CLIENT_ID, 'KEYWAY_CLIENT_ID must be set');
+
+const BASE = `http://127.0.0.1:${PORT}`;
+const MAIL_SOURCE = process.env.KEYWAY_MAIL_SOURCE || `dev:${BASE}/_dev/inbox`;
+const MAIL = (() => {
+  const m = /^(dev|ses):(https?:\/\/.+)$/.exec(MAIL_SOURCE);
+  assert.ok(m, `KEYWAY_MAIL_SOURCE must be dev:<url> or ses:<url>, not ${MAIL_SOURCE}`);
+  return { kind: m[1], url: m[2].replace(/\/+$/, '') };
+})();
+// The server's default KEYWAY_MAIL_FROM.
+const MAIL_FROM = 'no-reply@keyway.localhost';
+
+function client(key, { clientId = CLIENT_ID, ...options } = {}) {
+  return new WorkOS(key, { apiHostname: '127.0.0.1', port: PORT, https: false, clientId, ...options });
+}
+
+const workos = client(API_KEY);
+const um = workos.userManagement;
+// No retries, so that every wrong code is exactly one try.
+const umNoRetry = client(API_KEY, { maxRetries: 0 }).userManagement;
+const prod = PROD_API_KEY && PROD_CLIENT_ID ? client(PROD_API_KEY, { clientId: PROD_CLIENT_ID }).userManagement : null;
+
+const RUN = `${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
+const DOMAIN = `run-${RUN}.keyway-magic.test`;
+let seq = 0;
+const email = (tag) => `${tag}-${++seq}@${DOMAIN}`;
+const IP_PREFIX = `2001:db8:${randomBytes(2).toString('hex')}:${randomBytes(2).toString('hex')}`;
+let ipSeq = 0;
+const freshIP = () => `${IP_PREFIX}::${(++ipSeq).toString(16)}`;
+const USER_AGENT = `keyway-sdk-suite/${RUN}`;
+
+const USER_ID = /^user_0[0-9A-Z]{25}$/;
+const MAGIC_AUTH_ID = /^magic_auth_0[0-9A-Z]{25}$/;
+const SESSION_ID = /^session_0[0-9A-Z]{25}$/;
+const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const SIX_DIGITS = /^\d{6}$/;
+const MAGIC_AUTH_KEYS = ['object', 'id', 'user_id', 'email', 'expires_at', 'code', 'created_at', 'updated_at'];
+const LIFETIME_MS = 10 * 60 * 1000;
+
+// Every user this file creates or signs in, deleted at the end.
+const createdUsers = new Set();
+after(async () => {
+  for (const id of createdUsers) await um.deleteUser(id).catch(() => {});
+});
+
+function assertIso(value, what) {
+  assert.equal(typeof value, 'string', `${what} is a string`);
+  assert.match(value, ISO_MS, `${what} is an ISO-8601 UTC timestamp with milliseconds`);
+}
+
+// rejectsWith awaits a promise that must fail and returns the error after
+// checking its exact class and status.
+async function rejectsWith(promise, Klass, status) {
+  let err;
+  try {
+    await promise;
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err, `expected ${Klass.name} (${status}), but the call succeeded`);
+  assert.equal(err?.constructor, Klass, `expected ${Klass.name}, got ${err?.name}: ${err?.message} ${JSON.stringify(err?.rawData ?? '')}`);
+  assert.equal(err.status, status);
+  return err;
+}
+
+// rejectsCode checks a 400 in the code form ({code, message}).
+async function rejectsCode(promise, code, what = code) {
+  const err = await rejectsWith(promise, GenericServerException, 400);
+  assert.equal(err.code, code, `${what}: ${err.message} ${JSON.stringify(err.rawData ?? '')}`);
+  return err;
+}
+
+async function rejectsOauth(promise, error) {
+  const err = await rejectsWith(promise, OauthException, 400);
+  assert.equal(err.error, error, `OAuth error ${error}: ${err.message}`);
+  return err;
+}
+
+async function raw(method, path, { key = API_KEY, body } = {}) {
+  const res = await fetch(BASE + path, {
+    method,
+    headers: {
+      ...(key ? { Authorization: `Bearer ${key}` } : {}),
+      ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, text, json };
+}
+
+function decodeJwtClaims(token) {
+  assert.equal(typeof token, 'string');
+  const parts = token.split('.');
+  assert.equal(parts.length, 3, 'the access token is a JWS compact serialization');
+  return JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+}
+
+// --- the mailbox ---------------------------------------------------------
+
+// bareAddress turns "Name <a@b>" into "a@b", lower-cased.
+function bareAddress(s) {
+  const m = /<([^>]+)>\s*$/.exec(String(s));
+  return (m ? m[1] : String(s)).trim().toLowerCase();
+}
+
+// fetchMail returns every message the mail source holds, oldest first, as
+// {to: [addresses], from, subject, text, html}.
+async function fetchMail() {
+  const url = MAIL.kind === 'ses' ? `${MAIL.url}/store` : `${MAIL.url}?format=json`;
+  const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+  const text = await res.text();
+  assert.equal(res.status, 200, `GET ${url}: ${res.status} ${text.slice(0, 500)}`);
+  const body = JSON.parse(text);
+  if (MAIL.kind === 'ses') {
+    assert.ok(Array.isArray(body.emails), `GET ${url}: no emails[]`);
+    // aws-ses-v2-local keeps them oldest first.
+    return body.emails.map((e) => ({
+      to: (e.destination?.to ?? []).map(bareAddress),
+      from: e.from ?? '',
+      subject: e.subject ?? '',
+      text: e.body?.text ?? '',
+      html: e.body?.html ?? '',
+    }));
+  }
+  assert.ok(Array.isArray(body.messages), `GET ${url}: no messages[]`);
+  // The dev inbox lists them newest first.
+  return body.messages
+    .map((m) => ({ to: [bareAddress(m.to)], from: m.from ?? '', subject: m.subject ?? '', text: m.text ?? '', html: m.html ?? '' }))
+    .reverse();
+}
+
+// How many messages to each address the tests have read so far: readMail
+// waits for one more, so that it never returns an older code again.
+const seen = new Map();
+
+// readMail polls the mail source (for at most timeoutMs) until count
+// messages to addr newer than the last one read have arrived, and returns
+// the newest.
+async function readMail(addr, { count = 1, timeoutMs = 5000 } = {}) {
+  const to = addr.toLowerCase();
+  const want = (seen.get(to) ?? 0) + count;
+  const deadline = Date.now() + timeoutMs;
+  let delay = 25;
+  for (;;) {
+    const mine = (await fetchMail()).filter((m) => m.to.includes(to));
+    if (mine.length >= want) {
+      seen.set(to, mine.length);
+      return mine[mine.length - 1];
+    }
+    if (Date.now() >= deadline) {
+      assert.fail(`no new mail to ${addr} in ${MAIL_SOURCE} within ${timeoutMs} ms (${mine.length} seen, ${want} expected)`);
+    }
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 250);
+  }
+}
+
+// codeOf extracts the 6-digit code from a message's text part: it stands
+// on a line of its own.
+function codeOf(message) {
+  const codes = [...message.text.matchAll(/^[ \t]*(\d{6})[ \t]*$/gm)].map((m) => m[1]);
+  assert.equal(codes.length, 1, `exactly one 6-digit code line in the text part:\n${message.text}`);
+  return codes[0];
+}
+
+// readCode returns the code of the newest new mail to addr.
+async function readCode(addr, options) {
+  return codeOf(await readMail(addr, options));
+}
+
+// --- helpers -------------------------------------------------------------
+
+async function createMagicAuth(addr, userManagement = um) {
+  const ma = await userManagement.createMagicAuth({ email: addr, ipAddress: freshIP(), userAgent: USER_AGENT });
+  if (ma?.userId) createdUsers.add(ma.userId);
+  return ma;
+}
+
+function signIn(addr, code, userManagement = umNoRetry) {
+  return userManagement.authenticateWithMagicAuth({ email: addr, code, ipAddress: freshIP(), userAgent: USER_AGENT });
+}
+
+// otherCode returns a 6-digit code that is not code.
+const otherCode = (code, k = 1) => String((Number(code) + k) % 1_000_000).padStart(6, '0');
+
+function assertMagicAuth(ma, addr) {
+  assert.equal(ma.object, 'magic_auth');
+  assert.match(ma.id, MAGIC_AUTH_ID);
+  assert.match(ma.userId, USER_ID);
+  assert.equal(ma.email, addr);
+  assertIso(ma.createdAt, 'createdAt');
+  assertIso(ma.updatedAt, 'updatedAt');
+  assertIso(ma.expiresAt, 'expiresAt');
+  assert.ok(Math.abs(Date.parse(ma.createdAt) - Date.now()) < 60_000, 'createdAt is now');
+  assert.equal(Date.parse(ma.expiresAt) - Date.parse(ma.createdAt), LIFETIME_MS, 'the code expires 10 minutes after creation');
+}
+
+function assertSignedIn(res, { userId, addr }) {
+  assert.equal(res.user.id, userId);
+  assert.equal(res.user.email, addr);
+  assert.equal(res.authenticationMethod, 'MagicAuth');
+  const claims = decodeJwtClaims(res.accessToken);
+  assert.equal(claims.sub, userId);
+  assert.match(claims.sid, SESSION_ID);
+  assert.equal(typeof res.refreshToken, 'string');
+  assert.ok(res.refreshToken.length >= 20, 'the refresh token is long');
+  createdUsers.add(res.user.id);
+}
+
+// --- tests ---------------------------------------------------------------
+
+describe('Magic Auth', () => {
+  test('end to end: createMagicAuth mails a code, the mailed code signs in, the refresh token rotates', async () => {
+    const addr = email('e2e');
+    const ma = await createMagicAuth(addr);
+    assertMagicAuth(ma, addr);
+    assert.match(ma.code, SIX_DIGITS, 'the creation response carries the 6-digit code');
+
+    // GET returns the same object without its code.
+    const got = await um.getMagicAuth(ma.id);
+    for (const k of ['object', 'id', 'userId', 'email', 'expiresAt', 'createdAt', 'updatedAt']) assert.equal(got[k], ma[k], k);
+    assert.equal(got.code, undefined, 'getMagicAuth has no code');
+    const rawGet = await raw('GET', `/user_management/magic_auth/${ma.id}`);
+    assert.equal(rawGet.status, 200, rawGet.text);
+    assert.ok(!('code' in rawGet.json), `GET /user_management/magic_auth/:id must not show the code: ${rawGet.text}`);
+    for (const k of Object.keys(rawGet.json)) assert.ok(MAGIC_AUTH_KEYS.includes(k), `unexpected field ${k}`);
+
+    // The code comes out of the mailbox.
+    const code = await readCode(addr);
+    assert.equal(code, ma.code, 'the mailed code is the one created');
+
+    const res = await signIn(addr, code);
+    assertSignedIn(res, { userId: ma.userId, addr });
+
+    const next = await um.authenticateWithRefreshToken({ refreshToken: res.refreshToken });
+    assert.equal(next.user.id, ma.userId);
+    assert.equal(decodeJwtClaims(next.accessToken).sub, ma.userId);
+    assert.equal(typeof next.refreshToken, 'string');
+    assert.notEqual(next.refreshToken, res.refreshToken, 'the refresh token rotates');
+    assert.notEqual(next.accessToken, res.accessToken);
+
+    await rejectsOauth(um.authenticateWithRefreshToken({ refreshToken: res.refreshToken }), 'invalid_grant');
+  });
+
+  test('a wrong code is invalid_one_time_code; the right code still works after it', async () => {
+    const addr = email('wrong');
+    const ma = await createMagicAuth(addr);
+    const code = await readCode(addr);
+    await rejectsCode(signIn(addr, otherCode(code)), 'invalid_one_time_code');
+    // A malformed code is the same error.
+    await rejectsCode(signIn(addr, 'abcdef'), 'invalid_one_time_code', 'a non-numeric code');
+    // The right code for another email is wrong for this one.
+    await rejectsCode(signIn(email('wrong-other'), code), 'invalid_one_time_code', 'the code with another email');
+    assertSignedIn(await signIn(addr, code), { userId: ma.userId, addr });
+  });
+
+  test('a code is single use', async () => {
+    const addr = email('once');
+    const ma = await createMagicAuth(addr);
+    const code = await readCode(addr);
+    assertSignedIn(await signIn(addr, code), { userId: ma.userId, addr });
+    await rejectsCode(signIn(addr, code), 'invalid_one_time_code', 'the second use of a code');
+  });
+
+  test('after 5 wrong codes even the right code fails; a new Magic Auth works again', async () => {
+    const addr = email('burn');
+    const ma = await createMagicAuth(addr);
+    const code = await readCode(addr);
+    for (let i = 1; i <= 5; i++) {
+      await rejectsCode(signIn(addr, otherCode(code, i)), 'invalid_one_time_code', `wrong code ${i}`);
+    }
+    await rejectsCode(signIn(addr, code), 'invalid_one_time_code', 'the right code after 5 wrong ones');
+
+    const again = await createMagicAuth(addr);
+    assert.equal(again.userId, ma.userId);
+    const fresh = await readCode(addr);
+    assertSignedIn(await signIn(addr, fresh), { userId: ma.userId, addr });
+  });
+
+  test('a second createMagicAuth replaces the first code', async () => {
+    const addr = email('replace');
+    const first = await createMagicAuth(addr);
+    const firstCode = await readCode(addr);
+    let second;
+    let secondCode;
+    // Two draws of a 6-digit code collide once in a million: draw again then.
+    for (let i = 0; i < 3 && (secondCode === undefined || secondCode === firstCode); i++) {
+      second = await createMagicAuth(addr);
+      secondCode = await readCode(addr);
+    }
+    assert.notEqual(secondCode, firstCode);
+    assert.notEqual(second.id, first.id);
+    assert.equal(second.userId, first.userId, 'both codes are for the same user');
+    assert.equal(secondCode, second.code, 'the newest mail carries the newest code');
+
+    await rejectsCode(signIn(addr, firstCode), 'invalid_one_time_code', 'the replaced code');
+    assertSignedIn(await signIn(addr, secondCode), { userId: first.userId, addr });
+  });
+
+  test('the first Magic Auth for an unknown email creates the user, email_verified after signing in', async () => {
+    const addr = email('new');
+    assert.deepEqual((await um.listUsers({ email: addr })).data, [], 'no user yet');
+    const ma = await createMagicAuth(addr);
+    const created = await um.getUser(ma.userId);
+    assert.equal(created.email, addr);
+    assert.equal(created.emailVerified, false, 'not verified before the code is used');
+
+    // A second Magic Auth finds that user rather than creating another.
+    const again = await createMagicAuth(addr);
+    assert.equal(again.userId, ma.userId);
+    const users = (await um.listUsers({ email: addr })).data;
+    assert.deepEqual(users.map((u) => u.id), [ma.userId], 'exactly one user with the email');
+
+    // Two mails; the newest has the code that counts.
+    const res = await signIn(addr, await readCode(addr, { count: 2 }));
+    assertSignedIn(res, { userId: ma.userId, addr });
+    assert.equal(res.user.emailVerified, true, 'the signed-in user is verified');
+    assert.equal((await um.getUser(ma.userId)).emailVerified, true, 'getUser shows the user verified');
+  });
+
+  test('Magic Auth for an existing user signs that user in', async () => {
+    const addr = email('existing');
+    const u = await um.createUser({ email: addr, firstName: 'Existing' });
+    createdUsers.add(u.id);
+    const ma = await createMagicAuth(addr);
+    assert.equal(ma.userId, u.id);
+    const res = await signIn(addr, await readCode(addr));
+    assertSignedIn(res, { userId: u.id, addr });
+    assert.equal(res.user.firstName, 'Existing');
+  });
+
+  test('the mail: addressed to the email, with the code in both the text and the HTML part', async () => {
+    const addr = email('mail');
+    const ma = await createMagicAuth(addr);
+    const m = await readMail(addr);
+    assert.deepEqual(m.to, [addr]);
+    assert.ok(m.subject.trim().length > 0, 'the mail has a subject');
+    assert.ok(!m.subject.includes(ma.code), 'the subject does not show the code');
+    const code = codeOf(m);
+    assert.equal(code, ma.code);
+    assert.ok(m.text.includes(code), 'the text part has the code');
+    assert.ok(m.html.length > 0, 'the mail has an HTML part');
+    assert.ok(m.html.includes(code), `the HTML part has the code:\n${m.html}`);
+    if (MAIL.kind === 'ses') assert.ok(bareAddress(m.from) === MAIL_FROM, `sent from ${MAIL_FROM}, not ${m.from}`);
+    // Used, so that users.test.mjs never meets a half-finished sign-up.
+    assertSignedIn(await signIn(addr, code), { userId: ma.userId, addr });
+  });
+
+  test('a staging code does not sign in to production', { skip: !prod && 'no KEYWAY_PROD_*' }, async () => {
+    const addr = email('tenant');
+    const ma = await createMagicAuth(addr);
+    const code = await readCode(addr);
+    const prodNoRetry = client(PROD_API_KEY, { clientId: PROD_CLIENT_ID, maxRetries: 0 }).userManagement;
+    await rejectsCode(signIn(addr, code, prodNoRetry), 'invalid_one_time_code', 'a staging code in production');
+    assertSignedIn(await signIn(addr, code), { userId: ma.userId, addr });
+  });
+
+  test('getMagicAuth of an unknown id is NotFoundException; a bad email is 422', async () => {
+    await rejectsWith(um.getMagicAuth(`magic_auth_01${'A'.repeat(24)}`), NotFoundException, 404);
+    await rejectsWith(um.getMagicAuth('not-an-id'), NotFoundException, 404);
+    await rejectsWith(umNoRetry.createMagicAuth({ email: 'not-an-email' }), UnprocessableEntityException, 422);
+    const noEmail = await raw('POST', '/user_management/magic_auth', { body: {} });
+    assert.equal(noEmail.status, 422, noEmail.text);
+    // Without the API key: 401.
+    const anon = await raw('POST', '/user_management/magic_auth', { key: null, body: { email: email('anon') } });
+    assert.equal(anon.status, 401, anon.text);
+  });
+});
