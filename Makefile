@@ -38,13 +38,15 @@ test: peers lint cfn-lint localstack-check lambda
 	$(GO) test $(GOFLAGS_TEST) ./...
 
 # Benchmarks: store append/load per operation, HTTP user throughput on the
-# server, membership listing cost per call, and the Lambda cold start and
-# binary size under aws-lambda-rie.
+# server, membership listing cost per call, password sign-in throughput
+# against the argon2id limit, refresh and Magic Auth latency with requests
+# per call, and the Lambda cold start and binary size under aws-lambda-rie.
 bench: peers
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2000x ./events/memstore/ ./infra/bolt/
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 300x ./infra/dynamo/
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3000x ./test/serve/
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 300x ./test/bench/
+	$(GO) test -run '^$$' -bench List -benchmem -benchtime 300x ./test/bench/
+	$(GO) test -run '^$$' -bench 'Argon2id|Auth' -benchmem -benchtime 40x ./test/bench/
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./test/lambda/
 
 bootstrap:
