@@ -1358,11 +1358,24 @@ func TestEventsNeverHoldPasswordsOrTokens(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// And GET /events shows no session internals.
+	// And GET /events shows sessions as the API does, without internals.
+	sessionEvents := 0
 	for _, e := range f.listData(f.staging, "/events?limit=100") {
-		if strings.HasPrefix(e["event"].(string), "session.") || strings.HasPrefix(e["event"].(string), "throttle.") {
-			t.Fatalf("GET /events shows %v", e["event"])
+		typ := e["event"].(string)
+		switch {
+		case typ == "session.created" || typ == "session.revoked":
+			sessionEvents++
+			data := e["data"].(map[string]any)
+			if data["object"] != "session" || data["refresh_hash"] != nil || data["refresh_token"] != nil {
+				t.Fatalf("%s data is not the session object: %v", typ, data)
+			}
+		case strings.HasPrefix(typ, "session.") || strings.HasPrefix(typ, "throttle.") || strings.HasPrefix(typ, "one_time_code.") ||
+			strings.HasPrefix(typ, "pending_authentication."):
+			t.Fatalf("GET /events shows %v", typ)
 		}
+	}
+	if sessionEvents == 0 {
+		t.Fatal("GET /events shows no session.created")
 	}
 	if n == 0 {
 		t.Fatal("no events")

@@ -10,6 +10,7 @@ import (
 	"github.com/keywayhq/keyway/domain/membership"
 	"github.com/keywayhq/keyway/domain/organization"
 	"github.com/keywayhq/keyway/domain/role"
+	"github.com/keywayhq/keyway/domain/session"
 	"github.com/keywayhq/keyway/domain/user"
 )
 
@@ -46,6 +47,10 @@ func eventData(e app.EventView) any {
 		return renderMembership(app.MembershipView{Membership: d.Membership, OrganizationName: d.OrganizationName})
 	case role.Created:
 		return renderRole(d.Role)
+	case session.Created: // the session only: never its refresh token's hash
+		return renderSession(d.Session)
+	case session.Revoked:
+		return renderSession(d.Session)
 	}
 	return map[string]any{}
 }

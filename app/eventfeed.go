@@ -10,6 +10,7 @@ import (
 	"github.com/keywayhq/keyway/domain/membership"
 	"github.com/keywayhq/keyway/domain/organization"
 	"github.com/keywayhq/keyway/domain/role"
+	"github.com/keywayhq/keyway/domain/session"
 	"github.com/keywayhq/keyway/domain/user"
 	"github.com/keywayhq/keyway/events"
 )
@@ -22,7 +23,8 @@ var publicEvents = map[string]bool{
 	"organization_domain.created": true, "organization_domain.updated": true, "organization_domain.deleted": true,
 	"organization_domain.verified": true, "organization_domain.verification_failed": true,
 	"organization_membership.created": true, "organization_membership.updated": true, "organization_membership.deleted": true,
-	"role.created": true,
+	"role.created":    true,
+	"session.created": true, "session.revoked": true,
 }
 
 // IsPublicEvent reports whether GET /events shows events of the type.
@@ -157,6 +159,14 @@ func organizationOf(e events.Event) string {
 		return e.Membership.OrganizationID
 	case membership.Deleted:
 		return e.Membership.OrganizationID
+	case session.Created:
+		if e.Session.OrganizationID != nil {
+			return *e.Session.OrganizationID
+		}
+	case session.Revoked:
+		if e.Session.OrganizationID != nil {
+			return *e.Session.OrganizationID
+		}
 	case user.Created, user.Updated, user.Deleted, role.Created:
 	}
 	return ""
