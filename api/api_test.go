@@ -45,6 +45,7 @@ type fixtureOptions struct {
 	dns        app.TXTResolver                 // domain verification
 	sessions   app.SessionConfig               // zero fields take app's defaults; the issuer defaults to testIssuer
 	logoutURLs []string                        // default: testLogoutURLs
+	mailer     app.Mailer                      // codes and links; nil: none
 }
 
 // The fixture's session settings.
@@ -73,7 +74,8 @@ func newFixtureWith(t *testing.T, o fixtureOptions) *fixture {
 	}
 	signer := boot.NewRingSigner(store, func() ([]byte, error) { return testKEK, nil }, clock.Now)
 	cfg := app.Config{Store: store, Now: clock.Now, DNS: o.dns, Password: password.Params{MemoryKiB: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
-		Signer: signer, Sessions: o.sessions, LogoutURLs: o.logoutURLs}
+		Signer: signer, Sessions: o.sessions, LogoutURLs: o.logoutURLs, Mailer: o.mailer,
+		CodeKey: func() ([]byte, error) { return testKEK, nil }}
 	a := app.New(cfg)
 	f := &fixture{t: t, store: store, clock: clock, signer: signer}
 	ctx := context.Background()

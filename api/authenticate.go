@@ -11,17 +11,18 @@ import (
 )
 
 type authenticateBody struct {
-	ClientID       string `json:"client_id"`
-	ClientSecret   string `json:"client_secret"`
-	GrantType      string `json:"grant_type"`
-	Email          string `json:"email"`
-	Password       string `json:"password"`
-	RefreshToken   string `json:"refresh_token"`
-	Code           string `json:"code"`
-	PendingToken   string `json:"pending_authentication_token"`
-	OrganizationID string `json:"organization_id"`
-	IPAddress      string `json:"ip_address"`
-	UserAgent      string `json:"user_agent"`
+	ClientID        string `json:"client_id"`
+	ClientSecret    string `json:"client_secret"`
+	GrantType       string `json:"grant_type"`
+	Email           string `json:"email"`
+	Password        string `json:"password"`
+	RefreshToken    string `json:"refresh_token"`
+	Code            string `json:"code"`
+	PendingToken    string `json:"pending_authentication_token"`
+	OrganizationID  string `json:"organization_id"`
+	IPAddress       string `json:"ip_address"`
+	UserAgent       string `json:"user_agent"`
+	InvitationToken string `json:"invitation_token"`
 }
 
 // oauthError is the OAuth form of an error: {error, error_description}.
@@ -43,7 +44,8 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, c *call) {
 		}
 		b = authenticateBody{ClientID: form.Get("client_id"), ClientSecret: form.Get("client_secret"), GrantType: form.Get("grant_type"),
 			Email: form.Get("email"), Password: form.Get("password"), RefreshToken: form.Get("refresh_token"), Code: form.Get("code"), PendingToken: form.Get("pending_authentication_token"),
-			OrganizationID: form.Get("organization_id"), IPAddress: form.Get("ip_address"), UserAgent: form.Get("user_agent")}
+			OrganizationID: form.Get("organization_id"), IPAddress: form.Get("ip_address"), UserAgent: form.Get("user_agent"),
+			InvitationToken: form.Get("invitation_token")}
 	} else if err := decode(c.body, &b); err != nil {
 		s.writeError(w, c, err)
 		return
@@ -59,7 +61,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, c *call) {
 	// ip_address is the end user's address, as the caller's backend saw it.
 	// The connection's own address is that backend, shared by all its users:
 	// throttling it would let 50 typos lock everyone out.
-	client := app.Client{IP: strings.TrimSpace(b.IPAddress), UserAgent: b.UserAgent}
+	client := app.Client{IP: strings.TrimSpace(b.IPAddress), UserAgent: b.UserAgent, InvitationToken: b.InvitationToken}
 	var res app.AuthResult
 	var err error
 	switch b.GrantType {

@@ -15,10 +15,12 @@ import (
 
 	"github.com/keywayhq/keyway/domain"
 	"github.com/keywayhq/keyway/domain/environment"
+	"github.com/keywayhq/keyway/domain/invitation"
 	"github.com/keywayhq/keyway/domain/magicauth"
 	"github.com/keywayhq/keyway/domain/membership"
 	"github.com/keywayhq/keyway/domain/organization"
 	"github.com/keywayhq/keyway/domain/password"
+	"github.com/keywayhq/keyway/domain/passwordreset"
 	"github.com/keywayhq/keyway/domain/pending"
 	"github.com/keywayhq/keyway/domain/role"
 	"github.com/keywayhq/keyway/domain/session"
@@ -43,6 +45,7 @@ type App struct {
 	codeKey         func() ([]byte, error)
 	sessions        SessionConfig
 	logoutURLs      []string
+	inviteURL       string
 	idemTTL         time.Duration
 	keys            *keyCache
 
@@ -68,6 +71,8 @@ type Config struct {
 	Sessions SessionConfig
 	// LogoutURLs are the return_to URLs logout may redirect to.
 	LogoutURLs []string
+	// InviteURL is the invitation accept page (default DefaultInviteURL).
+	InviteURL string
 	// IdempotencyTTL is how long an Idempotency-Key is remembered (default 24 h).
 	IdempotencyTTL time.Duration
 	// APIKeyCacheTTL is how long a resolved API key is cached in memory (default 30 s; negative disables).
@@ -104,10 +109,12 @@ func New(c Config) *App {
 	throttle.Register(reg)
 	magicauth.Register(reg)
 	pending.Register(reg)
+	invitation.Register(reg)
+	passwordreset.Register(reg)
 	now := func() time.Time { return c.Now().UTC().Truncate(time.Millisecond) }
 	return &App{
 		store: c.Store, registry: reg, now: now, ids: events.NewIDs(now), rand: c.Rand, log: c.Logger,
-		password: c.Password, dns: c.DNS, signer: c.Signer, mailer: c.Mailer, allowUnverified: c.AllowUnverifiedSignIn, codeKey: c.CodeKey, sessions: c.Sessions.withDefaults(), logoutURLs: c.LogoutURLs, idemTTL: c.IdempotencyTTL, keys: newKeyCache(c.APIKeyCacheTTL, now),
+		password: c.Password, dns: c.DNS, signer: c.Signer, mailer: c.Mailer, allowUnverified: c.AllowUnverifiedSignIn, codeKey: c.CodeKey, sessions: c.Sessions.withDefaults(), logoutURLs: c.LogoutURLs, idemTTL: c.IdempotencyTTL, keys: newKeyCache(c.APIKeyCacheTTL, now), inviteURL: c.InviteURL,
 	}
 }
 

@@ -23,6 +23,8 @@ const magicAuthCollection = "magic_auth"
 // Mailer sends the one-time codes and links.
 type Mailer interface {
 	SendCode(ctx context.Context, m CodeMessage) error
+	SendLink(ctx context.Context, m LinkMessage) error
+	SendInvitation(ctx context.Context, m InvitationMessage) error
 }
 
 // CodeMessage is a code to mail.

@@ -7,9 +7,11 @@ import (
 	"strings"
 
 	"github.com/keywayhq/keyway/domain/environment"
+	"github.com/keywayhq/keyway/domain/invitation"
 	"github.com/keywayhq/keyway/domain/magicauth"
 	"github.com/keywayhq/keyway/domain/membership"
 	"github.com/keywayhq/keyway/domain/organization"
+	"github.com/keywayhq/keyway/domain/passwordreset"
 	"github.com/keywayhq/keyway/domain/pending"
 	"github.com/keywayhq/keyway/domain/role"
 	"github.com/keywayhq/keyway/domain/session"
@@ -45,6 +47,12 @@ func (a *App) project(stream string, envs []events.Envelope) ([]events.Item, err
 	case magicauth.Aggregate:
 		s, err := fold(a, envs, magicauth.Evolve)
 		return projectCode(s), err
+	case passwordreset.Aggregate:
+		s, err := fold(a, envs, passwordreset.Evolve)
+		return projectPasswordReset(s), err
+	case invitation.Aggregate:
+		s, err := fold(a, envs, invitation.Evolve)
+		return projectInvitation(s), err
 	}
 	return nil, fmt.Errorf("app: no projector for stream %s", stream)
 }

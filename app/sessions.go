@@ -98,6 +98,9 @@ type AuthResult struct {
 // Client describes the caller of an authentication.
 type Client struct {
 	IP, UserAgent string
+	// InvitationToken, if set, accepts that invitation of the user's email
+	// before the session starts, in the invitation's organization.
+	InvitationToken string
 }
 
 func hashToken(t string) string {

@@ -166,6 +166,15 @@ func (a *App) AuthenticateEmailVerification(ctx context.Context, m Meta, code, t
 // active membership signs in to its organization; one with several must
 // choose (403 organization_selection_required).
 func (a *App) finishSignIn(ctx context.Context, m Meta, u user.User, method, authMethod string, c Client) (AuthResult, error) {
+	if c.InvitationToken != "" {
+		org, err := a.acceptInvitationToken(ctx, m, u, c.InvitationToken)
+		if err != nil {
+			return AuthResult{}, err
+		}
+		if org != nil {
+			return a.startSession(ctx, m, u, org, method, authMethod, c)
+		}
+	}
 	page, err := a.ListMemberships(ctx, m.Env, ListMembershipsInput{UserID: u.ID, Page: PageParams{Limit: 100, Order: "asc"}})
 	if err != nil {
 		return AuthResult{}, err

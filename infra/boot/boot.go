@@ -133,7 +133,8 @@ func Build(ctx context.Context, s Settings, log *slog.Logger) (*Keyway, error) {
 		return nil, err
 	}
 	a := app.New(app.Config{Store: store, Logger: log, DNS: dns.New(s.DNS, dns.DefaultTimeout), Signer: signer,
-		Mailer: mailer, CodeKey: codeKey(kek), Sessions: app.SessionConfig{Issuer: s.Issuer}, LogoutURLs: s.LogoutURLs})
+		Mailer: mailer, CodeKey: codeKey(kek), Sessions: app.SessionConfig{Issuer: s.Issuer}, LogoutURLs: s.LogoutURLs,
+		InviteURL: os.Getenv("KEYWAY_INVITE_URL")})
 	var h http.Handler = api.New(a, log, time.Now)
 	if inbox != nil {
 		mux := http.NewServeMux()

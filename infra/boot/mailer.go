@@ -40,6 +40,26 @@ func (c codeMailer) SendCode(ctx context.Context, m app.CodeMessage) error {
 	return c.out.Send(ctx, msg)
 }
 
+// SendLink mails a link (a password reset).
+func (c codeMailer) SendLink(ctx context.Context, m app.LinkMessage) error {
+	var msg mail.Message
+	switch m.Kind {
+	case mail.KindPasswordReset:
+		msg = mail.PasswordReset(c.branding, m.To, m.URL, m.Expires)
+	default:
+		return fmt.Errorf("boot: no mail for link kind %q", m.Kind)
+	}
+	msg.Environment = m.Environment
+	return c.out.Send(ctx, msg)
+}
+
+// SendInvitation mails an invitation's accept link.
+func (c codeMailer) SendInvitation(ctx context.Context, m app.InvitationMessage) error {
+	msg := mail.Invitation(c.branding, m.To, m.URL, m.InviterName, m.OrganizationName, m.Expires)
+	msg.Environment = m.Environment
+	return c.out.Send(ctx, msg)
+}
+
 // buildMailer returns the configured mailer and, for the dev outbox, its
 // inbox page (mounted at /_dev/inbox).
 func buildMailer(ctx context.Context, s Settings, log *slog.Logger) (app.Mailer, http.Handler, error) {

@@ -192,8 +192,9 @@ func (s *RingSigner) save(ctx context.Context, env string, r *keys.Ring, first b
 }
 
 // KEKFromSettings returns the key-encryption key: KEYWAY_KEY_ENCRYPTION_KEY
-// (base64, 32 bytes), or, for the embedded store only, a key generated once
-// into the data directory (0600).
+// (base64, 32 bytes); else derived from the Secrets Manager secret named by
+// KEYWAY_KEY_ENCRYPTION_KEY_SECRET (what template.yaml sets up); else, for
+// the embedded store only, a key generated once into the data directory (0600).
 func KEKFromSettings(s Settings) func() ([]byte, error) {
 	var once sync.Once
 	var kek []byte
@@ -204,8 +205,12 @@ func KEKFromSettings(s Settings) func() ([]byte, error) {
 				kek, err = keys.ParseKEK(v)
 				return
 			}
+			if id := kekSecretID(); id != "" {
+				kek, err = secretKEK(id)
+				return
+			}
 			if s.Store != StoreEmbedded {
-				err = fmt.Errorf("%s is required with the %s store (32 random bytes, base64)", keys.EnvKEK, s.Store)
+				err = fmt.Errorf("%s or %s is required with the %s store", keys.EnvKEK, EnvKEKSecret, s.Store)
 				return
 			}
 			kek, err = localKEK(filepath.Join(s.DataDir, "kek"))

@@ -159,13 +159,14 @@ func TestTemplateFunction(t *testing.T) {
 		t.Fatalf("function %v", fn)
 	}
 	vars := get(fn, "Environment", "Variables")
-	if get(vars, dynamo.EventsTableEnv) != "!Ref EventsTable" || get(vars, dynamo.StateTableEnv) != "!Ref StateTable" || get(vars, "KEYWAY_STORE") != "dynamodb" {
+	if get(vars, dynamo.EventsTableEnv) != "!Ref EventsTable" || get(vars, dynamo.StateTableEnv) != "!Ref StateTable" || get(vars, "KEYWAY_STORE") != "dynamodb" ||
+		get(vars, "KEYWAY_KEY_ENCRYPTION_KEY_SECRET") != "!Ref KeyEncryptionKeySecret" {
 		t.Fatalf("function environment %v", vars)
 	}
 	for _, pol := range get(fn, "Policies").([]any) {
 		for _, st := range get(pol, "Statement").([]any) {
 			for _, a := range get(st, "Action").([]any) {
-				if strings.Contains(a.(string), "*") || !strings.HasPrefix(a.(string), "dynamodb:") {
+				if strings.Contains(a.(string), "*") || !(strings.HasPrefix(a.(string), "dynamodb:") || a == "secretsmanager:GetSecretValue") {
 					t.Errorf("action %v is not least privilege", a)
 				}
 			}
