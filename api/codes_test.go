@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 
@@ -55,5 +56,37 @@ func TestParallelWrongCodesNeverPassTheLimit(t *testing.T) {
 	}
 	if r := grant(code); r.status != 400 || r.body["code"] != "invalid_one_time_code" {
 		t.Fatalf("the right code after 5 wrong tries: %d %s", r.status, r.raw)
+	}
+}
+
+// TestEventsOfCodesAndLinks: GET /events names issued codes as WorkOS does
+// and never shows a code, a token or a hash.
+func TestEventsOfCodesAndLinks(t *testing.T) {
+	m := &fakeMailer{}
+	f := newFixtureWith(t, fixtureOptions{mailer: m})
+	f.createUser(f.staging, map[string]any{"email": "ev@example.com", "password": "a long enough passphrase"})
+	if r := f.do(f.staging, "POST", "/user_management/magic_auth", map[string]any{"email": "ev@example.com"}); r.status != 201 {
+		t.Fatalf("magic auth: %d %s", r.status, r.raw)
+	}
+	if r := f.do(f.staging, "POST", "/user_management/password_reset", map[string]any{"email": "ev@example.com"}); r.status != 201 {
+		t.Fatalf("password reset: %d %s", r.status, r.raw)
+	}
+	res := f.do(f.staging, "GET", "/events?events=magic_auth.created,password_reset.created", nil)
+	data, _ := res.body["data"].([]any)
+	if res.status != 200 || len(data) != 2 {
+		t.Fatalf("events: %d %s", res.status, res.raw)
+	}
+	m.mu.Lock()
+	code := m.codes[0].Code
+	m.mu.Unlock()
+	for i, want := range []string{"magic_auth", "password_reset"} {
+		e := data[i].(map[string]any)
+		d := e["data"].(map[string]any)
+		if e["event"] != want+".created" || d["object"] != want || d["code"] != nil || d["password_reset_token"] != nil {
+			t.Fatalf("event %d: %v", i, e)
+		}
+	}
+	if strings.Contains(res.raw, code) || strings.Contains(res.raw, "hash") {
+		t.Fatalf("GET /events shows a secret: %s", res.raw)
 	}
 }

@@ -7,8 +7,11 @@ import (
 
 	"github.com/keywayhq/keyway/app"
 	"github.com/keywayhq/keyway/domain"
+	"github.com/keywayhq/keyway/domain/invitation"
+	"github.com/keywayhq/keyway/domain/magicauth"
 	"github.com/keywayhq/keyway/domain/membership"
 	"github.com/keywayhq/keyway/domain/organization"
+	"github.com/keywayhq/keyway/domain/passwordreset"
 	"github.com/keywayhq/keyway/domain/role"
 	"github.com/keywayhq/keyway/domain/session"
 	"github.com/keywayhq/keyway/domain/user"
@@ -47,6 +50,23 @@ func eventData(e app.EventView) any {
 		return renderMembership(app.MembershipView{Membership: d.Membership, OrganizationName: d.OrganizationName})
 	case role.Created:
 		return renderRole(d.Role)
+	case invitation.Created: // never the token's hash
+		return renderInvitation(app.InvitationView{Invitation: d.Invitation})
+	case invitation.AcceptedEvent:
+		return renderInvitation(app.InvitationView{Invitation: d.Invitation})
+	case invitation.RevokedEvent:
+		return renderInvitation(app.InvitationView{Invitation: d.Invitation})
+	case invitation.Resent:
+		return renderInvitation(app.InvitationView{Invitation: d.Invitation})
+	case passwordreset.Created:
+		return renderPasswordReset(app.PasswordResetView{Reset: d.Reset})
+	case passwordreset.Used:
+		return map[string]any{"object": "password_reset", "id": d.ResetID, "user_id": d.UserID}
+	case magicauth.Issued: // never the code or its hash
+		if d.Kind == "email_verification" {
+			return renderEmailVerification(app.EmailVerificationView{Code: d.Code})
+		}
+		return renderMagicAuth(app.MagicAuthView{Code: d.Code})
 	case session.Created: // the session only: never its refresh token's hash
 		return renderSession(d.Session)
 	case session.Revoked:

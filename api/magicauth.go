@@ -85,9 +85,11 @@ func wrapUser(v any) any { return map[string]any{"user": renderUser(v)} }
 
 func (s *Server) getEmailVerification(w http.ResponseWriter, r *http.Request, c *call) {
 	ev, err := s.app.GetEmailVerification(r.Context(), c.principal.EnvironmentID, r.PathValue("id"))
-	s.respond(w, c, http.StatusOK, ev, err, func(v any) any {
-		e := v.(app.EmailVerificationView)
-		return emailVerificationJSON{Object: "email_verification", ID: e.ID, UserID: e.UserID, Email: e.Email,
-			ExpiresAt: timestamp(e.ExpiresAt), CreatedAt: timestamp(e.CreatedAt), UpdatedAt: timestamp(e.UpdatedAt)}
-	})
+	s.respond(w, c, http.StatusOK, ev, err, renderEmailVerification)
+}
+
+func renderEmailVerification(v any) any {
+	e := v.(app.EmailVerificationView)
+	return emailVerificationJSON{Object: "email_verification", ID: e.ID, UserID: e.UserID, Email: e.Email,
+		ExpiresAt: timestamp(e.ExpiresAt), CreatedAt: timestamp(e.CreatedAt), UpdatedAt: timestamp(e.UpdatedAt)}
 }

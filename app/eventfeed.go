@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/keywayhq/keyway/domain"
+	"github.com/keywayhq/keyway/domain/invitation"
+	"github.com/keywayhq/keyway/domain/magicauth"
 	"github.com/keywayhq/keyway/domain/membership"
 	"github.com/keywayhq/keyway/domain/organization"
 	"github.com/keywayhq/keyway/domain/role"
@@ -25,6 +27,18 @@ var publicEvents = map[string]bool{
 	"organization_membership.created": true, "organization_membership.updated": true, "organization_membership.deleted": true,
 	"role.created":    true,
 	"session.created": true, "session.revoked": true,
+	"invitation.created": true, "invitation.accepted": true, "invitation.revoked": true, "invitation.resent": true,
+	"password_reset.created": true, "password_reset.succeeded": true,
+	"magic_auth.created": true, "email_verification.created": true,
+}
+
+// publicType is the name GET /events gives an event, if it shows it: a
+// one-time code is issued as magic_auth.created or email_verification.created.
+func publicType(e events.Envelope, ev events.Event) (string, bool) {
+	if is, ok := ev.(magicauth.Issued); ok {
+		return is.Kind + ".created", publicEvents[is.Kind+".created"]
+	}
+	return e.Type, publicEvents[e.Type]
 }
 
 // IsPublicEvent reports whether GET /events shows events of the type.
@@ -91,17 +105,21 @@ func (a *App) ListEvents(ctx context.Context, env string, in ListEventsInput) (l
 		}
 		scanned += len(page)
 		for _, e := range page {
-			if !publicEvents[e.Type] || (len(types) > 0 && !types[e.Type]) {
+			if !publicEvents[e.Type] && e.Type != (magicauth.Issued{}).EventType() {
 				continue
 			}
 			ev, err := a.registry.Decode(e)
 			if err != nil {
 				return nil, nil, err
 			}
+			typ, ok := publicType(e, ev)
+			if !ok || (len(types) > 0 && !types[typ]) {
+				continue
+			}
 			if in.OrganizationID != "" && organizationOf(ev) != in.OrganizationID {
 				continue
 			}
-			list = append(list, EventView{ID: "event_" + e.ID, Type: e.Type, CreatedAt: e.OccurredAt, Data: ev})
+			list = append(list, EventView{ID: "event_" + e.ID, Type: typ, CreatedAt: e.OccurredAt, Data: ev})
 			if len(list) == in.Limit {
 				last := list[len(list)-1].ID
 				return list, &last, nil
@@ -126,6 +144,13 @@ func (a *App) ListEvents(ctx context.Context, env string, in ListEventsInput) (l
 		resume = "event_" + q.Before
 	}
 	return list, &resume, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // belowULID is a bound just below every ULID of time t, for an exclusive After.
@@ -167,6 +192,14 @@ func organizationOf(e events.Event) string {
 		if e.Session.OrganizationID != nil {
 			return *e.Session.OrganizationID
 		}
+	case invitation.Created:
+		return deref(e.Invitation.OrganizationID)
+	case invitation.AcceptedEvent:
+		return deref(e.Invitation.OrganizationID)
+	case invitation.RevokedEvent:
+		return deref(e.Invitation.OrganizationID)
+	case invitation.Resent:
+		return deref(e.Invitation.OrganizationID)
 	case user.Created, user.Updated, user.Deleted, role.Created:
 	}
 	return ""
