@@ -90,3 +90,28 @@ func TestEventsOfCodesAndLinks(t *testing.T) {
 		t.Fatalf("GET /events shows a secret: %s", res.raw)
 	}
 }
+
+// TestAuthenticationEvents: sign-ins are recorded as WorkOS authentication events.
+func TestAuthenticationEvents(t *testing.T) {
+	f := newFixture(t)
+	u := f.createUser(f.staging, map[string]any{"email": "audit@example.com", "password": "a long enough passphrase", "email_verified": true})
+	f.password("audit@example.com", "not the password")
+	f.signIn("audit@example.com", "a long enough passphrase")
+	res := f.do(f.staging, "GET", "/events?events=authentication.password_failed,authentication.password_succeeded", nil)
+	data, _ := res.body["data"].([]any)
+	if res.status != 200 || len(data) != 2 {
+		t.Fatalf("events: %d %s", res.status, res.raw)
+	}
+	failed, ok := data[0].(map[string]any), data[1].(map[string]any)
+	fd, od := failed["data"].(map[string]any), ok["data"].(map[string]any)
+	if failed["event"] != "authentication.password_failed" || fd["status"] != "failed" || fd["email"] != "audit@example.com" ||
+		fd["error"].(map[string]any)["code"] != "invalid_credentials" || fd["user_id"] != nil {
+		t.Fatalf("failed event: %v", failed)
+	}
+	if ok["event"] != "authentication.password_succeeded" || od["status"] != "succeeded" || od["user_id"] != u["id"] || od["type"] != "password" {
+		t.Fatalf("succeeded event: %v", ok)
+	}
+	if strings.Contains(res.raw, "passphrase") {
+		t.Fatal("an event holds the password")
+	}
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/keywayhq/keyway/app"
 	"github.com/keywayhq/keyway/domain"
+	"github.com/keywayhq/keyway/domain/authlog"
 	"github.com/keywayhq/keyway/domain/invitation"
 	"github.com/keywayhq/keyway/domain/magicauth"
 	"github.com/keywayhq/keyway/domain/membership"
@@ -67,6 +68,8 @@ func eventData(e app.EventView) any {
 			return renderEmailVerification(app.EmailVerificationView{Code: d.Code})
 		}
 		return renderMagicAuth(app.MagicAuthView{Code: d.Code})
+	case authlog.Recorded:
+		return d.Attempt
 	case session.Created: // the session only: never its refresh token's hash
 		return renderSession(d.Session)
 	case session.Revoked:

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/keywayhq/keyway/domain"
+	"github.com/keywayhq/keyway/domain/authlog"
 	"github.com/keywayhq/keyway/domain/environment"
 	"github.com/keywayhq/keyway/domain/invitation"
 	"github.com/keywayhq/keyway/domain/magicauth"
@@ -109,6 +110,7 @@ func New(c Config) *App {
 	throttle.Register(reg)
 	magicauth.Register(reg)
 	pending.Register(reg)
+	authlog.Register(reg)
 	invitation.Register(reg)
 	passwordreset.Register(reg)
 	now := func() time.Time { return c.Now().UTC().Truncate(time.Millisecond) }

@@ -15,8 +15,15 @@ import (
 // errInvalidCredentials is the same for an unknown email and a wrong password.
 var errInvalidCredentials = &domain.Error{Kind: domain.BadRequest, Code: "invalid_credentials", Message: "Invalid credentials."}
 
-// AuthenticatePassword is the password grant.
+// AuthenticatePassword is the password grant. Every attempt is recorded
+// as authentication.password_succeeded or _failed.
 func (a *App) AuthenticatePassword(ctx context.Context, m Meta, email, pw string, c Client) (AuthResult, error) {
+	res, err := a.authenticatePassword(ctx, m, email, pw, c)
+	a.recordAttempt(ctx, m, "password", email, c, res, err)
+	return res, err
+}
+
+func (a *App) authenticatePassword(ctx context.Context, m Meta, email, pw string, c Client) (AuthResult, error) {
 	m.Idempotency = nil // answers carry fresh tokens; a retry signs in again
 	addr, err := user.NormalizeEmail("email", email)
 	if err != nil {

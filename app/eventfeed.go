@@ -30,6 +30,9 @@ var publicEvents = map[string]bool{
 	"invitation.created": true, "invitation.accepted": true, "invitation.revoked": true, "invitation.resent": true,
 	"password_reset.created": true, "password_reset.succeeded": true,
 	"magic_auth.created": true, "email_verification.created": true,
+	"authentication.password_succeeded": true, "authentication.password_failed": true,
+	"authentication.magic_auth_succeeded": true, "authentication.magic_auth_failed": true,
+	"authentication.email_verification_succeeded": true,
 }
 
 // publicType is the name GET /events gives an event, if it shows it: a

@@ -207,6 +207,12 @@ func (a *App) GetMagicAuth(ctx context.Context, env, id string) (MagicAuthView, 
 // counted (at the code stream's expected version, so parallel guesses
 // cannot pass the limit of 5) before the answer.
 func (a *App) AuthenticateMagicAuth(ctx context.Context, m Meta, email, code string, c Client) (AuthResult, error) {
+	res, err := a.authenticateMagicAuth(ctx, m, email, code, c)
+	a.recordAttempt(ctx, m, "magic_auth", email, c, res, err)
+	return res, err
+}
+
+func (a *App) authenticateMagicAuth(ctx context.Context, m Meta, email, code string, c Client) (AuthResult, error) {
 	m.Idempotency = nil
 	addr, err := user.NormalizeEmail("email", email)
 	if err != nil {

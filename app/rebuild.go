@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/keywayhq/keyway/domain/authlog"
 	"github.com/keywayhq/keyway/domain/environment"
 	"github.com/keywayhq/keyway/domain/invitation"
 	"github.com/keywayhq/keyway/domain/magicauth"
@@ -42,7 +43,7 @@ func (a *App) project(stream string, envs []events.Envelope) ([]events.Item, err
 		return projectEnvironment(s), err
 	case session.Aggregate:
 		return a.projectSessionLog(envs)
-	case throttle.Aggregate, pending.Aggregate:
+	case throttle.Aggregate, pending.Aggregate, authlog.Aggregate:
 		return nil, nil // no read models
 	case magicauth.Aggregate:
 		s, err := fold(a, envs, magicauth.Evolve)

@@ -159,6 +159,7 @@ func (a *App) AuthenticateEmailVerification(ctx context.Context, m Meta, code, t
 	if u, err = a.markVerified(ctx, m, u); err != nil {
 		return AuthResult{}, err
 	}
+	a.recordAttempt(ctx, m, "email_verification", u.Email, c, AuthResult{User: u}, nil)
 	return a.finishSignIn(ctx, m, u, p.Method, p.AuthMethod, c)
 }
 
