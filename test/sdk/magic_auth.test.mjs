@@ -9,10 +9,9 @@
 //	  [KEYWAY_PROD_API_KEY=sk_live_... KEYWAY_PROD_CLIENT_ID=client_01...] \
 //	  node --test test/sdk/magic_auth.test.mjs
 //
-// KEYWAY_MAIL_SOURCE is where the mail is read: "dev:<url>" is the dev
-// mailer's inbox (GET <url>?format=json, the default being the server's own
-// /_dev/inbox), "ses:<url>" is aws-ses-v2-local (GET <url>/store), for a
-// server run with KEYWAY_MAILER=ses.
+// mail.mjs reads the mail from KEYWAY_MAIL_SOURCE: "dev:<url>" is the dev
+// mailer's inbox (the default being the server's own /_dev/inbox),
+// "ses:<url>" is aws-ses-v2-local, for a server run with KEYWAY_MAILER=ses.
 //
 // Emails are unique to each run, and every sign-in comes from an address of
 // its own, so runs never collide and no per-IP limit trips. The users this
@@ -28,6 +27,7 @@ import {
   OauthException,
   UnprocessableEntityException,
 } from '@workos-inc/node';
+import { MAIL, MAIL_FROM, bareAddress, readMail, codeOf, readCode } from './mail.mjs';
 
 const PORT = Number(process.env.KEYWAY_PORT);
 const API_KEY = process.env.KEYWAY_API_KEY;
@@ -40,14 +40,6 @@ assert.ok(API_KEY, 'KEYWAY_API_KEY must be set');
 assert.ok(CLIENT_ID, 'KEYWAY_CLIENT_ID must be set');
 
 const BASE = `http://127.0.0.1:${PORT}`;
-const MAIL_SOURCE = process.env.KEYWAY_MAIL_SOURCE || `dev:${BASE}/_dev/inbox`;
-const MAIL = (() => {
-  const m = /^(dev|ses):(https?:\/\/.+)$/.exec(MAIL_SOURCE);
-  assert.ok(m, `KEYWAY_MAIL_SOURCE must be dev:<url> or ses:<url>, not ${MAIL_SOURCE}`);
-  return { kind: m[1], url: m[2].replace(/\/+$/, '') };
-})();
-// The server's default KEYWAY_MAIL_FROM.
-const MAIL_FROM = 'no-reply@keyway.localhost';
 
 function client(key, { clientId = CLIENT_ID, ...options } = {}) {
   return new WorkOS(key, { apiHostname: '127.0.0.1', port: PORT, https: false, clientId, ...options });
@@ -139,79 +131,6 @@ function decodeJwtClaims(token) {
   const parts = token.split('.');
   assert.equal(parts.length, 3, 'the access token is a JWS compact serialization');
   return JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
-}
-
-// --- the mailbox ---------------------------------------------------------
-
-// bareAddress turns "Name <a@b>" into "a@b", lower-cased.
-function bareAddress(s) {
-  const m = /<([^>]+)>\s*$/.exec(String(s));
-  return (m ? m[1] : String(s)).trim().toLowerCase();
-}
-
-// fetchMail returns every message the mail source holds, oldest first, as
-// {to: [addresses], from, subject, text, html}.
-async function fetchMail() {
-  const url = MAIL.kind === 'ses' ? `${MAIL.url}/store` : `${MAIL.url}?format=json`;
-  const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-  const text = await res.text();
-  assert.equal(res.status, 200, `GET ${url}: ${res.status} ${text.slice(0, 500)}`);
-  const body = JSON.parse(text);
-  if (MAIL.kind === 'ses') {
-    assert.ok(Array.isArray(body.emails), `GET ${url}: no emails[]`);
-    // aws-ses-v2-local keeps them oldest first.
-    return body.emails.map((e) => ({
-      to: (e.destination?.to ?? []).map(bareAddress),
-      from: e.from ?? '',
-      subject: e.subject ?? '',
-      text: e.body?.text ?? '',
-      html: e.body?.html ?? '',
-    }));
-  }
-  assert.ok(Array.isArray(body.messages), `GET ${url}: no messages[]`);
-  // The dev inbox lists them newest first.
-  return body.messages
-    .map((m) => ({ to: [bareAddress(m.to)], from: m.from ?? '', subject: m.subject ?? '', text: m.text ?? '', html: m.html ?? '' }))
-    .reverse();
-}
-
-// How many messages to each address the tests have read so far: readMail
-// waits for one more, so that it never returns an older code again.
-const seen = new Map();
-
-// readMail polls the mail source (for at most timeoutMs) until count
-// messages to addr newer than the last one read have arrived, and returns
-// the newest.
-async function readMail(addr, { count = 1, timeoutMs = 5000 } = {}) {
-  const to = addr.toLowerCase();
-  const want = (seen.get(to) ?? 0) + count;
-  const deadline = Date.now() + timeoutMs;
-  let delay = 25;
-  for (;;) {
-    const mine = (await fetchMail()).filter((m) => m.to.includes(to));
-    if (mine.length >= want) {
-      seen.set(to, mine.length);
-      return mine[mine.length - 1];
-    }
-    if (Date.now() >= deadline) {
-      assert.fail(`no new mail to ${addr} in ${MAIL_SOURCE} within ${timeoutMs} ms (${mine.length} seen, ${want} expected)`);
-    }
-    await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 250);
-  }
-}
-
-// codeOf extracts the 6-digit code from a message's text part: it stands
-// on a line of its own.
-function codeOf(message) {
-  const codes = [...message.text.matchAll(/^[ \t]*(\d{6})[ \t]*$/gm)].map((m) => m[1]);
-  assert.equal(codes.length, 1, `exactly one 6-digit code line in the text part:\n${message.text}`);
-  return codes[0];
-}
-
-// readCode returns the code of the newest new mail to addr.
-async function readCode(addr, options) {
-  return codeOf(await readMail(addr, options));
 }
 
 // --- helpers -------------------------------------------------------------
