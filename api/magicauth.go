@@ -25,18 +25,12 @@ func renderMagicAuth(v any) any {
 }
 
 func (s *Server) createMagicAuth(w http.ResponseWriter, r *http.Request, c *call) {
-	var b struct {
-		Email *string `json:"email"`
-	}
-	if err := decode(c.body, &b); err != nil {
+	email, err := emailBody(c.body)
+	if err != nil {
 		s.writeError(w, c, err)
 		return
 	}
-	if b.Email == nil {
-		s.writeError(w, c, domain.InvalidField("email", "required", "email is required."))
-		return
-	}
-	res, err := s.app.CreateMagicAuth(r.Context(), c.meta(), *b.Email)
+	res, err := s.app.CreateMagicAuth(r.Context(), c.meta(), email)
 	s.respond(w, c, http.StatusCreated, res, err, renderMagicAuth)
 }
 
@@ -92,4 +86,18 @@ func renderEmailVerification(v any) any {
 	e := v.(app.EmailVerificationView)
 	return emailVerificationJSON{Object: "email_verification", ID: e.ID, UserID: e.UserID, Email: e.Email,
 		ExpiresAt: timestamp(e.ExpiresAt), CreatedAt: timestamp(e.CreatedAt), UpdatedAt: timestamp(e.UpdatedAt)}
+}
+
+// emailBody reads the {"email"} body of the calls that mail a code or a link.
+func emailBody(body []byte) (string, error) {
+	var b struct {
+		Email *string `json:"email"`
+	}
+	if err := decode(body, &b); err != nil {
+		return "", err
+	}
+	if b.Email == nil {
+		return "", domain.InvalidField("email", "required", "email is required.")
+	}
+	return *b.Email, nil
 }

@@ -25,18 +25,12 @@ func renderPasswordReset(v any) any {
 }
 
 func (s *Server) createPasswordReset(w http.ResponseWriter, r *http.Request, c *call) {
-	var b struct {
-		Email *string `json:"email"`
-	}
-	if err := decode(c.body, &b); err != nil {
+	email, err := emailBody(c.body)
+	if err != nil {
 		s.writeError(w, c, err)
 		return
 	}
-	if b.Email == nil {
-		s.writeError(w, c, domain.InvalidField("email", "required", "email is required."))
-		return
-	}
-	res, err := s.app.CreatePasswordReset(r.Context(), c.meta(), *b.Email)
+	res, err := s.app.CreatePasswordReset(r.Context(), c.meta(), email)
 	s.respond(w, c, http.StatusCreated, res, err, renderPasswordReset)
 }
 
