@@ -122,6 +122,9 @@ type Delete struct{ At time.Time }
 // SignIn records a successful sign-in (last_sign_in_at).
 type SignIn struct{ At time.Time }
 
+// SignInResolution is how precise last_sign_in_at is.
+const SignInResolution = time.Hour
+
 // ErrNotFound is the WorkOS 404 for a user.
 func ErrNotFound(id string) error {
 	return domain.NotFoundf("entity_not_found", "User not found: '%s'.", id)
@@ -182,6 +185,11 @@ func Decide(s State, cmd any) ([]events.Event, error) {
 	case SignIn:
 		if !s.Exists || s.Deleted {
 			return nil, ErrNotFound(s.ID)
+		}
+		// last_sign_in_at moves at most once per SignInResolution, so that
+		// frequent sign-ins do not grow the user's stream without bound.
+		if s.LastSignInAt != nil && c.At.Sub(*s.LastSignInAt) < SignInResolution {
+			return nil, nil
 		}
 		u := s.User
 		at := c.At

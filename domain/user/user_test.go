@@ -71,6 +71,11 @@ func TestDecide(t *testing.T) {
 		{name: "update deleted", state: deleted, cmd: user.Update{At: t1}, kind: domain.NotFound},
 		{name: "delete", state: existing, cmd: user.Delete{At: t1}, want: []string{"user.deleted"}},
 		{name: "delete twice", state: deleted, cmd: user.Delete{At: t1}, kind: domain.NotFound},
+		{name: "first sign-in", state: existing, cmd: user.SignIn{At: t1}, want: []string{"user.updated"}},
+		{name: "sign-in within the hour", state: fold(user.Created{User: alice}, user.Updated{User: signedIn(alice, t1)}),
+			cmd: user.SignIn{At: t1.Add(59 * time.Minute)}, want: nil},
+		{name: "sign-in an hour later", state: fold(user.Created{User: alice}, user.Updated{User: signedIn(alice, t1)}),
+			cmd: user.SignIn{At: t1.Add(time.Hour)}, want: []string{"user.updated"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -102,6 +107,11 @@ func TestDecide(t *testing.T) {
 			}
 		})
 	}
+}
+
+func signedIn(u user.User, at time.Time) user.User {
+	u.LastSignInAt = &at
+	return u
 }
 
 func TestEvolveKeepsThePassword(t *testing.T) {
