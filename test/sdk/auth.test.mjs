@@ -18,24 +18,17 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import {
-  WorkOS,
   GenericServerException,
   NotFoundException,
   OauthException,
   RateLimitExceededException,
 } from '@workos-inc/node';
+import {
+  API_KEY, CLIENT_ID, PROD_API_KEY, PROD_CLIENT_ID, BASE, RUN, newClient, next, runDomain, emailsAt,
+  freshIP, USER_AGENT, PASSWORD, SESSION_ID, unknownId,
+  assertIso, rejectsWith, rejectsOauth as rejectsOauthError, raw,
+} from './support.mjs';
 
-const PORT = Number(process.env.KEYWAY_PORT);
-const API_KEY = process.env.KEYWAY_API_KEY;
-const CLIENT_ID = process.env.KEYWAY_CLIENT_ID;
-const PROD_API_KEY = process.env.KEYWAY_PROD_API_KEY || '';
-const PROD_CLIENT_ID = process.env.KEYWAY_PROD_CLIENT_ID || '';
-
-assert.ok(Number.isInteger(PORT) && PORT > 0, 'KEYWAY_PORT must be set to the server port');
-assert.ok(API_KEY, 'KEYWAY_API_KEY must be set');
-assert.ok(CLIENT_ID, 'KEYWAY_CLIENT_ID must be set');
-
-const BASE = `http://127.0.0.1:${PORT}`;
 // The server's default KEYWAY_ISSUER is http://<KEYWAY_ADDR>.
 const ISSUER = BASE;
 // The server's default KEYWAY_LOGOUT_REDIRECTS.
@@ -44,7 +37,7 @@ const RETURN_TO = 'http://localhost:3000';
 // Clients verify the access token's iss (the SDK does only when `issuer` is
 // set) and fetch the JWKS from `${baseURL}/sso/jwks/${clientId}`.
 function client(key, { clientId = CLIENT_ID, ...options } = {}) {
-  return new WorkOS(key, { apiHostname: '127.0.0.1', port: PORT, https: false, clientId, issuer: ISSUER, ...options });
+  return newClient(key, { clientId, issuer: ISSUER, ...options });
 }
 
 const workos = client(API_KEY);
@@ -53,25 +46,14 @@ const um = workos.userManagement;
 const umNoRetry = client(API_KEY, { maxRetries: 0 }).userManagement;
 const prod = PROD_API_KEY && PROD_CLIENT_ID ? client(PROD_API_KEY, { clientId: PROD_CLIENT_ID }).userManagement : null;
 
-const RUN = `${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
-const DOMAIN = `run-${RUN}.keyway-auth.test`;
-let seq = 0;
-const email = (tag) => `${tag}-${++seq}@${DOMAIN}`;
-// A documentation IPv6 address of its own for each sign-in.
-const IP_PREFIX = `2001:db8:${randomBytes(2).toString('hex')}:${randomBytes(2).toString('hex')}`;
-let ipSeq = 0;
-const freshIP = () => `${IP_PREFIX}::${(++ipSeq).toString(16)}`;
-const USER_AGENT = `keyway-sdk-suite/${RUN}`;
+const DOMAIN = runDomain('keyway-auth');
+const email = emailsAt(DOMAIN);
 
-const PASSWORD = 'Quiet-Harbor-Lantern-7319!';
 const COOKIE_PASSWORD = randomBytes(32).toString('base64url'); // 43 characters
 
-const USER_ID = /^user_0[0-9A-Z]{25}$/;
-const SESSION_ID = /^session_0[0-9A-Z]{25}$/;
 const ULID = /^0[0-9A-Z]{25}$/;
-const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-const UNKNOWN_USER = `user_01${'A'.repeat(24)}`;
-const UNKNOWN_SESSION = `session_01${'A'.repeat(24)}`;
+const UNKNOWN_USER = unknownId('user');
+const UNKNOWN_SESSION = unknownId('session');
 const ACCESS_TTL = 300; // seconds, the server's default
 
 // Everything this file creates, deleted at the end.
@@ -90,7 +72,7 @@ async function newUser(tag, options = { password: PASSWORD, emailVerified: true 
 }
 
 async function newOrg(tag) {
-  const o = await workos.organizations.createOrganization({ name: `Auth ${tag} ${RUN} #${++seq}` });
+  const o = await workos.organizations.createOrganization({ name: `Auth ${tag} ${RUN} #${next()}` });
   createdOrgs.push(o.id);
   return o;
 }
@@ -101,52 +83,11 @@ function signIn(u, options = {}, userManagement = um) {
   });
 }
 
-function assertIso(value, what) {
-  assert.equal(typeof value, 'string', `${what} is a string`);
-  assert.match(value, ISO_MS, `${what} is an ISO-8601 UTC timestamp with milliseconds`);
-}
-
-// rejectsWith awaits a promise that must fail and returns the error after
-// checking its exact class and status.
-async function rejectsWith(promise, Klass, status) {
-  let err;
-  try {
-    await promise;
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err, `expected ${Klass.name} (${status}), but the call succeeded`);
-  assert.equal(err?.constructor, Klass, `expected ${Klass.name}, got ${err?.name}: ${err?.message} ${JSON.stringify(err?.rawData ?? '')}`);
-  assert.equal(err.status, status);
-  return err;
-}
-
+// rejectsOauth also checks that the OAuth error has a description.
 async function rejectsOauth(promise, error) {
-  const err = await rejectsWith(promise, OauthException, 400);
-  assert.equal(err.error, error, `OAuth error ${error}: ${err.message}`);
+  const err = await rejectsOauthError(promise, error);
   assert.equal(typeof err.errorDescription, 'string');
   return err;
-}
-
-async function raw(method, path, { key = API_KEY, body, headers = {}, redirect = 'follow' } = {}) {
-  const res = await fetch(BASE + path, {
-    method,
-    redirect,
-    headers: {
-      ...(key ? { Authorization: `Bearer ${key}` } : {}),
-      ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
-      ...headers,
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, text, json };
 }
 
 const b64url = (s) => Buffer.from(s, 'base64url');

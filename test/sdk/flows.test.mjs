@@ -17,51 +17,29 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import {
-  WorkOS,
   AuthenticationException,
   NotFoundException,
   OauthException,
 } from '@workos-inc/node';
 import { readMail, readCode } from './mail.mjs';
-
-const PORT = Number(process.env.KEYWAY_PORT);
-const API_KEY = process.env.KEYWAY_API_KEY;
-const CLIENT_ID = process.env.KEYWAY_CLIENT_ID;
-
-assert.ok(Number.isInteger(PORT) && PORT > 0, 'KEYWAY_PORT must be set to the server port');
-assert.ok(API_KEY, 'KEYWAY_API_KEY must be set');
-assert.ok(CLIENT_ID, 'KEYWAY_CLIENT_ID must be set');
-
-const BASE = `http://127.0.0.1:${PORT}`;
-
-function client(key, options = {}) {
-  return new WorkOS(key, { apiHostname: '127.0.0.1', port: PORT, https: false, clientId: CLIENT_ID, ...options });
-}
+import {
+  API_KEY, CLIENT_ID, RUN, newClient as client, next, runDomain, emailsAt, freshIP, USER_AGENT, PASSWORD,
+  USER_ID, ORG_ID, SESSION_ID, unknownId, assertIso, raw, decodeJwtClaims,
+} from './support.mjs';
 
 const workos = client(API_KEY);
 // No retries: every failing call is exactly one try.
 const um = client(API_KEY, { maxRetries: 0 }).userManagement;
 
-const RUN = `${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
-const DOMAIN = `run-${RUN}.keyway-flows.test`;
-let seq = 0;
-const email = (tag) => `${tag}-${++seq}@${DOMAIN}`;
-const IP_PREFIX = `2001:db8:${randomBytes(2).toString('hex')}:${randomBytes(2).toString('hex')}`;
-let ipSeq = 0;
-const freshIP = () => `${IP_PREFIX}::${(++ipSeq).toString(16)}`;
-const USER_AGENT = `keyway-sdk-suite/${RUN}`;
+const DOMAIN = runDomain('keyway-flows');
+const email = emailsAt(DOMAIN);
 
-const PASSWORD = 'Quiet-Harbor-Lantern-7319!';
 const NEW_PASSWORD = 'Amber-Meadow-Falcon-4826?';
 
-const USER_ID = /^user_0[0-9A-Z]{25}$/;
-const ORG_ID = /^org_0[0-9A-Z]{25}$/;
 const EMAIL_VERIFICATION_ID = /^email_verification_0[0-9A-Z]{25}$/;
 const PASSWORD_RESET_ID = /^password_reset_0[0-9A-Z]{25}$/;
 const INVITATION_ID = /^invitation_0[0-9A-Z]{25}$/;
-const SESSION_ID = /^session_0[0-9A-Z]{25}$/;
-const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-const UNKNOWN_INVITATION = `invitation_01${'A'.repeat(24)}`;
+const UNKNOWN_INVITATION = unknownId('invitation');
 
 // Everything this file creates, deleted at the end.
 const createdUsers = new Set();
@@ -82,7 +60,7 @@ async function newUser(tag, { verified = true, password = PASSWORD } = {}) {
 }
 
 async function newOrg(tag) {
-  const o = await workos.organizations.createOrganization({ name: `Flows ${tag} ${RUN} #${++seq}` });
+  const o = await workos.organizations.createOrganization({ name: `Flows ${tag} ${RUN} #${next()}` });
   createdOrgs.add(o.id);
   assert.match(o.id, ORG_ID);
   return o;
@@ -90,18 +68,6 @@ async function newOrg(tag) {
 
 function signIn(addr, options = {}) {
   return um.authenticateWithPassword({ email: addr, password: PASSWORD, ipAddress: freshIP(), userAgent: USER_AGENT, ...options });
-}
-
-function assertIso(value, what) {
-  assert.equal(typeof value, 'string', `${what} is a string`);
-  assert.match(value, ISO_MS, `${what} is an ISO-8601 UTC timestamp with milliseconds`);
-}
-
-function decodeJwtClaims(token) {
-  assert.equal(typeof token, 'string');
-  const parts = token.split('.');
-  assert.equal(parts.length, 3, 'the access token is a JWS compact serialization');
-  return JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
 }
 
 function assertSession(res, userId, orgId) {
@@ -155,25 +121,6 @@ async function rejectsAuth(promise, code) {
   assert.equal(typeof err.pendingAuthenticationToken, 'string', 'a pending authentication token');
   assert.ok(err.pendingAuthenticationToken.length >= 20, 'the pending authentication token is long');
   return err;
-}
-
-async function raw(method, path, { key = API_KEY, body } = {}) {
-  const res = await fetch(BASE + path, {
-    method,
-    headers: {
-      ...(key ? { Authorization: `Bearer ${key}` } : {}),
-      ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, text, json };
 }
 
 // linkWithToken returns the one URL in a message's text part that carries

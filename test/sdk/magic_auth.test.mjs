@@ -19,31 +19,17 @@
 // users.test.mjs expects lastSignInAt null on every user it lists.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import {
-  WorkOS,
   GenericServerException,
   NotFoundException,
-  OauthException,
   UnprocessableEntityException,
 } from '@workos-inc/node';
 import { MAIL, MAIL_FROM, bareAddress, readMail, codeOf, readCode } from './mail.mjs';
-
-const PORT = Number(process.env.KEYWAY_PORT);
-const API_KEY = process.env.KEYWAY_API_KEY;
-const CLIENT_ID = process.env.KEYWAY_CLIENT_ID;
-const PROD_API_KEY = process.env.KEYWAY_PROD_API_KEY || '';
-const PROD_CLIENT_ID = process.env.KEYWAY_PROD_CLIENT_ID || '';
-
-assert.ok(Number.isInteger(PORT) && PORT > 0, 'KEYWAY_PORT must be set to the server port');
-assert.ok(API_KEY, 'KEYWAY_API_KEY must be set');
-assert.ok(CLIENT_ID, 'KEYWAY_CLIENT_ID must be set');
-
-const BASE = `http://127.0.0.1:${PORT}`;
-
-function client(key, { clientId = CLIENT_ID, ...options } = {}) {
-  return new WorkOS(key, { apiHostname: '127.0.0.1', port: PORT, https: false, clientId, ...options });
-}
+import {
+  API_KEY, PROD_API_KEY, PROD_CLIENT_ID, newClient as client, runDomain, emailsAt,
+  freshIP, USER_AGENT, USER_ID, SESSION_ID,
+  assertIso, rejectsWith, rejectsOauth, raw, decodeJwtClaims,
+} from './support.mjs';
 
 const workos = client(API_KEY);
 const um = workos.userManagement;
@@ -51,19 +37,10 @@ const um = workos.userManagement;
 const umNoRetry = client(API_KEY, { maxRetries: 0 }).userManagement;
 const prod = PROD_API_KEY && PROD_CLIENT_ID ? client(PROD_API_KEY, { clientId: PROD_CLIENT_ID }).userManagement : null;
 
-const RUN = `${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
-const DOMAIN = `run-${RUN}.keyway-magic.test`;
-let seq = 0;
-const email = (tag) => `${tag}-${++seq}@${DOMAIN}`;
-const IP_PREFIX = `2001:db8:${randomBytes(2).toString('hex')}:${randomBytes(2).toString('hex')}`;
-let ipSeq = 0;
-const freshIP = () => `${IP_PREFIX}::${(++ipSeq).toString(16)}`;
-const USER_AGENT = `keyway-sdk-suite/${RUN}`;
+const DOMAIN = runDomain('keyway-magic');
+const email = emailsAt(DOMAIN);
 
-const USER_ID = /^user_0[0-9A-Z]{25}$/;
 const MAGIC_AUTH_ID = /^magic_auth_0[0-9A-Z]{25}$/;
-const SESSION_ID = /^session_0[0-9A-Z]{25}$/;
-const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const SIX_DIGITS = /^\d{6}$/;
 const MAGIC_AUTH_KEYS = ['object', 'id', 'user_id', 'email', 'expires_at', 'code', 'created_at', 'updated_at'];
 const LIFETIME_MS = 10 * 60 * 1000;
@@ -74,63 +51,11 @@ after(async () => {
   for (const id of createdUsers) await um.deleteUser(id).catch(() => {});
 });
 
-function assertIso(value, what) {
-  assert.equal(typeof value, 'string', `${what} is a string`);
-  assert.match(value, ISO_MS, `${what} is an ISO-8601 UTC timestamp with milliseconds`);
-}
-
-// rejectsWith awaits a promise that must fail and returns the error after
-// checking its exact class and status.
-async function rejectsWith(promise, Klass, status) {
-  let err;
-  try {
-    await promise;
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err, `expected ${Klass.name} (${status}), but the call succeeded`);
-  assert.equal(err?.constructor, Klass, `expected ${Klass.name}, got ${err?.name}: ${err?.message} ${JSON.stringify(err?.rawData ?? '')}`);
-  assert.equal(err.status, status);
-  return err;
-}
-
 // rejectsCode checks a 400 in the code form ({code, message}).
 async function rejectsCode(promise, code, what = code) {
   const err = await rejectsWith(promise, GenericServerException, 400);
   assert.equal(err.code, code, `${what}: ${err.message} ${JSON.stringify(err.rawData ?? '')}`);
   return err;
-}
-
-async function rejectsOauth(promise, error) {
-  const err = await rejectsWith(promise, OauthException, 400);
-  assert.equal(err.error, error, `OAuth error ${error}: ${err.message}`);
-  return err;
-}
-
-async function raw(method, path, { key = API_KEY, body } = {}) {
-  const res = await fetch(BASE + path, {
-    method,
-    headers: {
-      ...(key ? { Authorization: `Bearer ${key}` } : {}),
-      ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, text, json };
-}
-
-function decodeJwtClaims(token) {
-  assert.equal(typeof token, 'string');
-  const parts = token.split('.');
-  assert.equal(parts.length, 3, 'the access token is a JWS compact serialization');
-  return JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
 }
 
 // --- helpers -------------------------------------------------------------

@@ -13,31 +13,23 @@
 // unique to each run, so runs never collide.
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import {
-  WorkOS,
   NotFoundException,
   ConflictException,
   UnprocessableEntityException,
   GenericServerException,
 } from '@workos-inc/node';
+import {
+  API_KEY, PROD_API_KEY, RUN, newClient, next, runDomain, emailsAt,
+  PASSWORD as STRONG_PASSWORD, BCRYPT_HASH, ORG_ID, unknownId, ids,
+  assertIso as assertIsoTimestamp, rejectsWith as rejectsWithError, rawJSON as raw,
+} from './support.mjs';
 
-const PORT = Number(process.env.KEYWAY_PORT);
-const API_KEY = process.env.KEYWAY_API_KEY;
-const CLIENT_ID = process.env.KEYWAY_CLIENT_ID;
-const PROD_API_KEY = process.env.KEYWAY_PROD_API_KEY || '';
 const DNS_CONTROL = process.env.KEYWAY_DNS_CONTROL || '';
-
-assert.ok(Number.isInteger(PORT) && PORT > 0, 'KEYWAY_PORT must be set to the server port');
-assert.ok(API_KEY, 'KEYWAY_API_KEY must be set');
-assert.ok(CLIENT_ID, 'KEYWAY_CLIENT_ID must be set');
 assert.ok(DNS_CONTROL, 'KEYWAY_DNS_CONTROL must be set to the DNS server control URL');
 
-const BASE = `http://127.0.0.1:${PORT}`;
-
-function client(key) {
-  return new WorkOS(key, { apiHostname: '127.0.0.1', port: PORT, https: false, clientId: CLIENT_ID });
-}
+const client = (key) => newClient(key);
 
 const workos = client(API_KEY);
 const orgs = workos.organizations;
@@ -47,27 +39,18 @@ const um = workos.userManagement;
 // When this file started: the lower bound of its events.
 const STARTED = new Date(Date.now() - 1000).toISOString();
 
-const RUN = `${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
-let seq = 0;
-const next = () => ++seq;
 // A domain name of its own for each use (all lower case, as the server stores them).
 const domainName = (tag) => `${tag}-${next()}.run-${RUN}.keyway-sdk.test`;
 const orgName = (tag) => `Org ${tag} ${RUN} #${next()}`;
-const email = (tag) => `${tag}-${next()}@run-${RUN}.keyway-orgs.test`;
+const email = emailsAt(runDomain('keyway-orgs'));
 
-// bcrypt (cost 10) of "Imported-Bcrypt-Passw0rd!" (as in users.test.mjs).
-const BCRYPT_HASH = '$2a$10$cZAq77Lt3CookWSfJeH1HeVxeGY/92sU1uXwSxD/nUPnWNVG8nQIa';
-const STRONG_PASSWORD = 'Quiet-Harbor-Lantern-7319!';
-
-const ORG_ID = /^org_0[0-9A-Z]{25}$/;
 const DOMAIN_ID = /^org_domain_0[0-9A-Z]{25}$/;
 const OM_ID = /^om_0[0-9A-Z]{25}$/;
 const ROLE_ID = /^role_0[0-9A-Z]{25}$/;
 const EVENT_ID = /^event_0[0-9A-Z]{25}$/;
-const UNKNOWN_ORG = `org_01${'A'.repeat(24)}`;
-const UNKNOWN_OM = `om_01${'A'.repeat(24)}`;
-const UNKNOWN_USER = `user_01${'A'.repeat(24)}`;
-const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const UNKNOWN_ORG = unknownId('org');
+const UNKNOWN_OM = unknownId('om');
+const UNKNOWN_USER = unknownId('user');
 
 // The keys of the WorkOS organization and organization_domain objects on
 // the wire (workos-api.md section 8); stripe_customer_id is optional.
@@ -79,11 +62,8 @@ const WIRE_DOMAIN_KEYS = [
   'object', 'id', 'organization_id', 'domain', 'state', 'verification_strategy', 'created_at', 'updated_at',
 ];
 
-function assertIso(value, what) {
-  assert.equal(typeof value, 'string', `${what} is a string`);
-  assert.match(value, ISO_MS, `${what} is an ISO-8601 UTC timestamp with milliseconds`);
-  assert.equal(new Date(value).toISOString(), value, `${what} round-trips through Date`);
-}
+// Timestamps here must also round-trip through Date.
+const assertIso = (value, what) => assertIsoTimestamp(value, what, { roundTrip: true });
 
 function assertSdkDomain(d, want = {}) {
   assert.equal(d.object, 'organization_domain');
@@ -144,40 +124,9 @@ function assertSdkRole(r, want = {}) {
   for (const [k, v] of Object.entries(want)) assert.deepEqual(r[k], v, `role.${k}`);
 }
 
-async function rejectsWith(promise, Klass, status, code) {
-  let err;
-  try {
-    await promise;
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err, `expected ${Klass.name} (${status}), but the call succeeded`);
-  assert.ok(err instanceof Klass,
-    `expected ${Klass.name}, got ${err?.name} (${err?.status}): ${err?.message} ${JSON.stringify(err?.rawData ?? err?.code ?? '')}`);
-  assert.equal(err.status, status);
-  if (code !== undefined) assert.equal(err.code, code, `error code (${err.message})`);
-  return err;
-}
-
-async function raw(method, path, { key = API_KEY, body, headers = {} } = {}) {
-  const res = await fetch(BASE + path, {
-    method,
-    headers: {
-      Authorization: `Bearer ${key}`,
-      'Content-Type': 'application/json',
-      Accept: 'application/json',
-      ...headers,
-    },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json;
-  if (text !== '') {
-    assert.match(res.headers.get('content-type') ?? '', /application\/json/, `${method} ${path}: JSON content-type`);
-    json = JSON.parse(text);
-  }
-  return { status: res.status, headers: res.headers, json, text };
-}
+// rejectsWith checks the error's class (Klass or a subclass), status and,
+// when given, code.
+const rejectsWith = (promise, Klass, status, code) => rejectsWithError(promise, Klass, status, { subclasses: true, code });
 
 // dnsTXT publishes (values given) or removes the TXT records of name on the
 // DNS server that Keyway verifies domains against.
@@ -189,7 +138,6 @@ async function dnsTXT(name, ...values) {
 }
 
 const recordName = (d) => `${d.verificationPrefix}.${d.domain}`;
-const ids = (list) => list.map((x) => x.id);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 describe('organizations', () => {

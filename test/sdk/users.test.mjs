@@ -11,49 +11,29 @@ import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import {
-  WorkOS,
   NotFoundException,
   UnauthorizedException,
   UnprocessableEntityException,
   BadRequestException,
   GenericServerException,
 } from '@workos-inc/node';
+import {
+  API_KEY, PROD_API_KEY, RUN, newClient, runDomain, emailsAt,
+  PASSWORD as STRONG_PASSWORD, BCRYPT_HASH, USER_ID, unknownId, ids,
+  assertIso as assertIsoTimestamp, rejectsWith as rejectsWithError, rawJSON as raw,
+} from './support.mjs';
 
-const PORT = Number(process.env.KEYWAY_PORT);
-const API_KEY = process.env.KEYWAY_API_KEY;
-const CLIENT_ID = process.env.KEYWAY_CLIENT_ID;
-const PROD_API_KEY = process.env.KEYWAY_PROD_API_KEY || '';
-
-assert.ok(Number.isInteger(PORT) && PORT > 0, 'KEYWAY_PORT must be set to the server port');
-assert.ok(API_KEY, 'KEYWAY_API_KEY must be set');
-assert.ok(CLIENT_ID, 'KEYWAY_CLIENT_ID must be set');
-
-const BASE = `http://127.0.0.1:${PORT}`;
-
-function client(key) {
-  return new WorkOS(key, { apiHostname: '127.0.0.1', port: PORT, https: false, clientId: CLIENT_ID });
-}
+const client = (key) => newClient(key);
 
 const workos = client(API_KEY);
 const um = workos.userManagement;
 
-// A domain of its own for this run (emails are lower-cased by the server, so
-// keep everything lower case for exact comparisons).
-const RUN = `${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
-const DOMAIN = `run-${RUN}.keyway-sdk.test`;
-let seq = 0;
-const email = (tag) => `${tag}-${++seq}@${DOMAIN}`;
+// A domain of its own for this run.
+const DOMAIN = runDomain('keyway-sdk');
+const email = emailsAt(DOMAIN);
 
-const STRONG_PASSWORD = 'Quiet-Harbor-Lantern-7319!';
-
-// bcrypt (cost 10) of "Imported-Bcrypt-Passw0rd!", made once with
-// golang.org/x/crypto/bcrypt.GenerateFromPassword.
-const BCRYPT_HASH = '$2a$10$cZAq77Lt3CookWSfJeH1HeVxeGY/92sU1uXwSxD/nUPnWNVG8nQIa';
-
-const USER_ID = /^user_0[0-9A-Z]{25}$/;
 // A well-formed user id that no user has.
-const UNKNOWN_ID = `user_01${'A'.repeat(24)}`;
-const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const UNKNOWN_ID = unknownId('user');
 
 // The keys of the WorkOS user object on the wire (workos-api.md section 3).
 const WIRE_USER_KEYS = [
@@ -61,11 +41,8 @@ const WIRE_USER_KEYS = [
   'last_sign_in_at', 'locale', 'external_id', 'metadata', 'created_at', 'updated_at',
 ].sort();
 
-function assertIso(value, what) {
-  assert.equal(typeof value, 'string', `${what} is a string`);
-  assert.match(value, ISO_MS, `${what} is an ISO-8601 UTC timestamp with milliseconds`);
-  assert.equal(new Date(value).toISOString(), value, `${what} round-trips through Date`);
-}
+// Timestamps here must also round-trip through Date.
+const assertIso = (value, what) => assertIsoTimestamp(value, what, { roundTrip: true });
 
 // assertSdkUser checks a user as the SDK's deserializer returns it.
 function assertSdkUser(u, want = {}) {
@@ -96,40 +73,8 @@ function assertWireUser(u) {
   assertIso(u.updated_at, 'updated_at');
 }
 
-// rejectsWith awaits a promise that must fail and returns the error after
-// checking its class and status.
-async function rejectsWith(promise, Klass, status) {
-  let err;
-  try {
-    await promise;
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err, `expected ${Klass.name} (${status}), but the call succeeded`);
-  assert.ok(err instanceof Klass, `expected ${Klass.name}, got ${err?.name}: ${err?.message} ${JSON.stringify(err?.rawData ?? '')}`);
-  assert.equal(err.status, status);
-  return err;
-}
-
-async function raw(method, path, { key = API_KEY, body, headers = {} } = {}) {
-  const res = await fetch(BASE + path, {
-    method,
-    headers: {
-      Authorization: `Bearer ${key}`,
-      'Content-Type': 'application/json',
-      Accept: 'application/json',
-      ...headers,
-    },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json;
-  if (text !== '') {
-    assert.match(res.headers.get('content-type') ?? '', /application\/json/, `${method} ${path}: JSON content-type`);
-    json = JSON.parse(text);
-  }
-  return { status: res.status, headers: res.headers, json, text };
-}
+// rejectsWith checks the error's class (Klass or a subclass) and status.
+const rejectsWith = (promise, Klass, status) => rejectsWithError(promise, Klass, status, { subclasses: true });
 
 // walk follows list_metadata.after from the first page to the end.
 async function walk(options) {
@@ -143,8 +88,6 @@ async function walk(options) {
   }
   return pages;
 }
-
-const ids = (users) => users.map((u) => u.id);
 
 describe('users', () => {
   test('createUser with a password', async () => {
@@ -408,8 +351,9 @@ describe('users', () => {
       const bad = client(`sk_test_${randomBytes(16).toString('hex')}`);
       await rejectsWith(bad.userManagement.listUsers(), UnauthorizedException, 401);
       await rejectsWith(bad.userManagement.getUser(UNKNOWN_ID), UnauthorizedException, 401);
-      await rejectsWith(bad.userManagement.createUser({ email: email('unauth') }), UnauthorizedException, 401);
-      assert.deepEqual((await um.listUsers({ email: `unauth-${seq}@${DOMAIN}` })).data, []);
+      const unauth = email('unauth');
+      await rejectsWith(bad.userManagement.createUser({ email: unauth }), UnauthorizedException, 401);
+      assert.deepEqual((await um.listUsers({ email: unauth })).data, []);
 
       const none = await raw('GET', '/user_management/users', { key: '' });
       assert.equal(none.status, 401);
