@@ -105,7 +105,7 @@ func setup(m *testing.M) int {
 		defer wg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), peerTimeout)
 		defer cancel()
-		sesLocal, sesErr = startSESLocal(ctx)
+		sesLocal, sesErr = peers.StartSESLocal(ctx)
 	}()
 	wg.Wait()
 	if ddb != nil {
@@ -126,45 +126,6 @@ func setup(m *testing.M) int {
 	}
 	defer stopDNS()
 	return m.Run()
-}
-
-// startSESLocal starts aws-ses-v2-local from test/node_modules on a free
-// port of 127.0.0.1 and waits for GET /health-check. It retries with a new
-// port when the process exits before it is ready (the port was taken).
-func startSESLocal(ctx context.Context) (*peers.Peer, error) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		return nil, fmt.Errorf("aws-ses-v2-local: node not found on PATH (%s)", installHint)
-	}
-	testDir := filepath.Join(repoRoot, "test")
-	cli := filepath.Join("node_modules", "aws-ses-v2-local", "dist", "cli.js")
-	if _, err := os.Stat(filepath.Join(testDir, cli)); err != nil {
-		return nil, fmt.Errorf("aws-ses-v2-local is not installed in test/node_modules (%v): %s", err, installHint)
-	}
-	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		port, err := peers.FreePort()
-		if err != nil {
-			return nil, err
-		}
-		p, err := peers.Start(ctx, peers.Spec{
-			Name:  "aws-ses-v2-local",
-			Path:  node,
-			Args:  []string{cli, "--host", "127.0.0.1", "--port", strconv.Itoa(port)},
-			Dir:   testDir,
-			Env:   []string{"NO_COLOR=1"},
-			Port:  port,
-			Ready: peers.HTTPReady("/health-check", http.StatusOK),
-		})
-		if err == nil {
-			return p, nil
-		}
-		lastErr = err
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, lastErr
 }
 
 // startDNS starts the DNS server and serves its control API on a free port

@@ -11,9 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,7 +33,7 @@ var sesLocal, moto *peers.Peer
 func TestMain(m *testing.M) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	var err error
-	sesLocal, err = startSESLocal(ctx)
+	sesLocal, err = peers.StartSESLocal(ctx)
 	if err == nil {
 		moto, err = peers.StartMoto(ctx)
 	}
@@ -51,47 +49,6 @@ func TestMain(m *testing.M) {
 	sesLocal.Stop()
 	moto.Stop()
 	os.Exit(code)
-}
-
-// startSESLocal runs aws-ses-v2-local from <repo>/test on a free port,
-// retrying with a new port if it exits before it is ready.
-func startSESLocal(ctx context.Context) (*peers.Peer, error) {
-	root, err := peers.RepoRoot()
-	if err != nil {
-		return nil, err
-	}
-	dir := filepath.Join(root, "test")
-	cli := filepath.Join("node_modules", "aws-ses-v2-local", "dist", "cli.js")
-	if _, err := os.Stat(filepath.Join(dir, cli)); err != nil {
-		return nil, fmt.Errorf("aws-ses-v2-local not installed in %s: %w", dir, err)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		return nil, fmt.Errorf("node not found: %w", err)
-	}
-	var last error
-	for range 3 {
-		port, err := peers.FreePort()
-		if err != nil {
-			return nil, err
-		}
-		p, err := peers.Start(ctx, peers.Spec{
-			Name:  "aws-ses-v2-local",
-			Path:  node,
-			Args:  []string{cli, "--host", "127.0.0.1", "--port", strconv.Itoa(port)},
-			Dir:   dir,
-			Port:  port,
-			Ready: peers.HTTPReady("/health-check", http.StatusOK),
-		})
-		if err == nil {
-			return p, nil
-		}
-		last = err
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, last
 }
 
 // client returns an SES v2 client for endpoint with static test credentials.
