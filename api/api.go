@@ -78,7 +78,7 @@ func (s *Server) routes() {
 
 	s.handle("GET /events", s.listEvents)
 
-	s.handle("POST /user_management/authenticate", s.authenticate)
+	s.handlePublic("POST /user_management/authenticate", s.authenticate)
 	s.handle("POST /user_management/magic_auth", s.createMagicAuth)
 	s.handle("GET /user_management/magic_auth/{id}", s.getMagicAuth)
 	s.handle("POST /user_management/users/{id}/email_verification/send", s.sendEmailVerification)
@@ -105,6 +105,8 @@ func (s *Server) routes() {
 	s.handle("PUT /keyway/organizations/{id}/policies", s.putPolicies)
 	s.handle("POST /keyway/organization_domains/{id}/verify_manually", s.verifyDomain(true))
 	s.handle("GET /keyway/auth_policy", s.authPolicy)
+	s.handle("GET /keyway/settings", s.getSettings)
+	s.handle("PUT /keyway/settings", s.putSettings)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"code": "route_not_found", "message": "No route for " + r.Method + " " + r.URL.Path + "."})
 	})
@@ -155,11 +157,14 @@ type ctxKey struct{}
 
 // call is what the middleware learned about one request.
 type call struct {
-	requestID   string
-	route       string // the matched pattern, for logs
-	log         *slog.Logger
-	principal   app.Principal
-	body        []byte
+	requestID string
+	route     string // the matched pattern, for logs
+	log       *slog.Logger
+	principal app.Principal
+	body      []byte
+	// public is a call without an API key from a public client (PKCE),
+	// which names its environment by client_id; only some grants allow it.
+	public      bool
 	idemKey     string
 	fingerprint string
 }
@@ -173,17 +178,27 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, c *call)
 
 // handle registers an API-key route: it authenticates, reads the body and
 // answers replays of an Idempotency-Key before the handler runs.
-func (s *Server) handle(pattern string, h handlerFunc) {
+func (s *Server) handle(pattern string, h handlerFunc) { s.register(pattern, h, false) }
+
+// handlePublic registers a route that public clients may call without an
+// API key (c.public); the handler then finds the environment itself.
+func (s *Server) handlePublic(pattern string, h handlerFunc) { s.register(pattern, h, true) }
+
+func (s *Server) register(pattern string, h handlerFunc, public bool) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		c := r.Context().Value(ctxKey{}).(*call)
 		c.route = r.Pattern
-		p, err := s.app.Authenticate(r.Context(), bearer(r))
-		if err != nil {
-			s.writeError(w, c, err)
-			return
+		if public && r.Header.Get("Authorization") == "" {
+			c.public = true
+		} else {
+			p, err := s.app.Authenticate(r.Context(), bearer(r))
+			if err != nil {
+				s.writeError(w, c, err)
+				return
+			}
+			c.principal = p
+			c.log = c.log.With("environment", p.EnvironmentID)
 		}
-		c.principal = p
-		c.log = c.log.With("environment", p.EnvironmentID)
 		if r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch {
 			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 			if err != nil {
@@ -197,7 +212,7 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 			}
 			c.body = body
 		}
-		if r.Method == http.MethodPost {
+		if r.Method == http.MethodPost && !c.public {
 			if key := r.Header.Get("Idempotency-Key"); key != "" {
 				if len(key) > 255 {
 					writeJSON(w, http.StatusBadRequest, map[string]string{"code": "invalid_idempotency_key", "message": "Idempotency-Key must be at most 255 characters."})

@@ -23,6 +23,8 @@ type authenticateBody struct {
 	IPAddress       string `json:"ip_address"`
 	UserAgent       string `json:"user_agent"`
 	InvitationToken string `json:"invitation_token"`
+	CodeVerifier    string `json:"code_verifier"`
+	RedirectURI     string `json:"redirect_uri"`
 }
 
 // oauthError is the OAuth form of an error: {error, error_description}.
@@ -45,10 +47,26 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, c *call) {
 		b = authenticateBody{ClientID: form.Get("client_id"), ClientSecret: form.Get("client_secret"), GrantType: form.Get("grant_type"),
 			Email: form.Get("email"), Password: form.Get("password"), RefreshToken: form.Get("refresh_token"), Code: form.Get("code"), PendingToken: form.Get("pending_authentication_token"),
 			OrganizationID: form.Get("organization_id"), IPAddress: form.Get("ip_address"), UserAgent: form.Get("user_agent"),
-			InvitationToken: form.Get("invitation_token")}
+			InvitationToken: form.Get("invitation_token"), CodeVerifier: form.Get("code_verifier"), RedirectURI: form.Get("redirect_uri")}
 	} else if err := decode(c.body, &b); err != nil {
 		s.writeError(w, c, err)
 		return
+	}
+	if c.public {
+		// A public client has no secret: it may exchange a code with its
+		// PKCE verifier, and refresh the tokens that gave it.
+		if b.GrantType != "refresh_token" && (b.GrantType != "authorization_code" || b.CodeVerifier == "") {
+			msg := "This grant needs the client secret (the API key)."
+			s.writeError(w, c, &domain.Error{Kind: domain.Unauthorized, Code: "invalid_client", Message: msg,
+				Details: map[string]any{"error": "invalid_client", "error_description": msg}})
+			return
+		}
+		p, err := s.app.ClientPrincipal(r.Context(), b.ClientID)
+		if err != nil {
+			s.writeError(w, c, oauthError("invalid_client", "The client_id is not known."))
+			return
+		}
+		c.principal = p
 	}
 	if b.ClientID != c.principal.ClientID {
 		s.writeError(w, c, oauthError("invalid_client", "client_id does not belong to this API key's environment."))
@@ -67,6 +85,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, c *call) {
 	switch b.GrantType {
 	case "password":
 		res, err = s.app.AuthenticatePassword(r.Context(), c.meta(), b.Email, b.Password, client)
+	case "authorization_code":
+		res, err = s.app.ExchangeCode(r.Context(), c.meta(), c.principal,
+			app.CodeExchange{Code: b.Code, Verifier: b.CodeVerifier, RedirectURI: b.RedirectURI, SecretOK: !c.public}, client)
 	case "refresh_token":
 		res, err = s.app.Refresh(r.Context(), c.meta(), b.RefreshToken, b.OrganizationID)
 	case "urn:workos:oauth:grant-type:magic-auth:code":
@@ -164,6 +185,16 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, c, err)
 		return
 	}
+	// The browser signs out of the hosted pages too, so that the next
+	// authorize asks for credentials again.
+	if ck, err := r.Cookie(hostedSessionCookie); err == nil {
+		if err := s.app.EndBrowserSession(r.Context(), env, ck.Value); err != nil {
+			s.writeError(w, c, err)
+			return
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: hostedSessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: isHTTPS(r)})
 	if target == "" {
 		writeJSON(w, http.StatusOK, map[string]string{"message": "Signed out."})
 		return
@@ -183,4 +214,13 @@ func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
+}
+
+// hostedSessionCookie is the hosted pages' session cookie (authkit.SessionCookie).
+const hostedSessionCookie = "keyway_session"
+
+// isHTTPS reports whether the browser reached Keyway over HTTPS, directly
+// or through API Gateway or another proxy.
+func isHTTPS(r *http.Request) bool {
+	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/keywayhq/keyway/domain"
+	"github.com/keywayhq/keyway/domain/authcode"
 	"github.com/keywayhq/keyway/domain/authlog"
+	"github.com/keywayhq/keyway/domain/browsersession"
 	"github.com/keywayhq/keyway/domain/environment"
 	"github.com/keywayhq/keyway/domain/invitation"
 	"github.com/keywayhq/keyway/domain/magicauth"
@@ -47,6 +49,7 @@ type App struct {
 	sessions        SessionConfig
 	logoutURLs      []string
 	inviteURL       string
+	publicURL       string
 	idemTTL         time.Duration
 	keys            *keyCache
 
@@ -74,6 +77,9 @@ type Config struct {
 	LogoutURLs []string
 	// InviteURL is the invitation accept page (default DefaultInviteURL).
 	InviteURL string
+	// PublicURL is the base URL browsers reach Keyway at; it makes reset
+	// links lead to the hosted reset page. Empty: DefaultPasswordResetURL.
+	PublicURL string
 	// IdempotencyTTL is how long an Idempotency-Key is remembered (default 24 h).
 	IdempotencyTTL time.Duration
 	// APIKeyCacheTTL is how long a resolved API key is cached in memory (default 30 s; negative disables).
@@ -113,10 +119,12 @@ func New(c Config) *App {
 	authlog.Register(reg)
 	invitation.Register(reg)
 	passwordreset.Register(reg)
+	authcode.Register(reg)
+	browsersession.Register(reg)
 	now := func() time.Time { return c.Now().UTC().Truncate(time.Millisecond) }
 	return &App{
 		store: c.Store, registry: reg, now: now, ids: events.NewIDs(now), rand: c.Rand, log: c.Logger,
-		password: c.Password, dns: c.DNS, signer: c.Signer, mailer: c.Mailer, allowUnverified: c.AllowUnverifiedSignIn, codeKey: c.CodeKey, sessions: c.Sessions.withDefaults(), logoutURLs: c.LogoutURLs, idemTTL: c.IdempotencyTTL, keys: newKeyCache(c.APIKeyCacheTTL, now), inviteURL: c.InviteURL,
+		password: c.Password, dns: c.DNS, signer: c.Signer, mailer: c.Mailer, allowUnverified: c.AllowUnverifiedSignIn, codeKey: c.CodeKey, sessions: c.Sessions.withDefaults(), logoutURLs: c.LogoutURLs, idemTTL: c.IdempotencyTTL, keys: newKeyCache(c.APIKeyCacheTTL, now), inviteURL: c.InviteURL, publicURL: c.PublicURL,
 	}
 }
 

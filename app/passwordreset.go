@@ -65,9 +65,18 @@ func projectPasswordReset(s passwordreset.State) []events.Item {
 	return []events.Item{it, tok}
 }
 
-// passwordResetURL is the reset page the link leads to, with the token.
-func passwordResetURL(token string) string {
+// passwordResetURL is the reset page the link leads to, with the token:
+// KEYWAY_RESET_URL if set; else the hosted reset page when the server
+// knows its public URL; else DefaultPasswordResetURL.
+func (a *App) passwordResetURL(ctx context.Context, env, token string) string {
 	base := strings.TrimSpace(os.Getenv("KEYWAY_RESET_URL"))
+	extra := url.Values{}
+	if base == "" && a.publicURL != "" {
+		if e, err := a.environment(ctx, env); err == nil {
+			base = strings.TrimSuffix(a.publicURL, "/") + "/authkit/reset-password"
+			extra.Set("client_id", e.ClientID)
+		}
+	}
 	if base == "" {
 		base = DefaultPasswordResetURL
 	}
@@ -76,6 +85,9 @@ func passwordResetURL(token string) string {
 		return base + "?token=" + url.QueryEscape(token) // not absolute: the mail refuses it
 	}
 	q := u.Query()
+	for k, v := range extra {
+		q[k] = v
+	}
 	q.Set("token", token)
 	u.RawQuery = q.Encode()
 	return u.String()
@@ -111,7 +123,7 @@ func (a *App) CreatePasswordReset(ctx context.Context, m Meta, email string) (Pa
 	}, nil); err != nil {
 		return PasswordResetView{}, err
 	}
-	link := passwordResetURL(token)
+	link := a.passwordResetURL(ctx, m.Env, token)
 	if err := a.mailer.SendLink(ctx, LinkMessage{Environment: m.Env, Kind: passwordreset.Aggregate, To: addr, URL: link, Expires: passwordreset.Lifetime}); err != nil {
 		_, werr := execute(ctx, a, m, func() (write, struct{}, error) {
 			w, _, err := passwordResetKind().change(ctx, a, m.Env, r.ID, passwordreset.Withdraw{At: a.now()}, nil)
@@ -185,6 +197,9 @@ func (a *App) ConfirmPasswordReset(ctx context.Context, m Meta, token, newPasswo
 	}
 	if err := a.revokeUserSessions(ctx, m, u.ID, session.ReasonPasswordReset); err != nil {
 		return user.User{}, fmt.Errorf("app: revoke sessions after password reset: %w", err)
+	}
+	if err := a.endBrowserSessions(ctx, m, u.ID, session.ReasonPasswordReset); err != nil {
+		return user.User{}, fmt.Errorf("app: end hosted sessions after password reset: %w", err)
 	}
 	return u, nil
 }

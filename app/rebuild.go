@@ -6,7 +6,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/keywayhq/keyway/domain/authcode"
 	"github.com/keywayhq/keyway/domain/authlog"
+	"github.com/keywayhq/keyway/domain/browsersession"
 	"github.com/keywayhq/keyway/domain/environment"
 	"github.com/keywayhq/keyway/domain/invitation"
 	"github.com/keywayhq/keyway/domain/magicauth"
@@ -43,7 +45,10 @@ func (a *App) project(stream string, envs []events.Envelope) ([]events.Item, err
 		return projectEnvironment(s), err
 	case session.Aggregate:
 		return a.projectSessionLog(envs)
-	case throttle.Aggregate, pending.Aggregate, authlog.Aggregate:
+	case browsersession.Aggregate:
+		s, err := fold(a, envs, browsersession.Evolve)
+		return projectBrowserSession(s), err
+	case throttle.Aggregate, pending.Aggregate, authlog.Aggregate, authcode.Aggregate:
 		return nil, nil // no read models
 	case magicauth.Aggregate:
 		s, err := fold(a, envs, magicauth.Evolve)

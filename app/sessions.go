@@ -6,11 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/keywayhq/keyway/domain"
+	"github.com/keywayhq/keyway/domain/browsersession"
 	"github.com/keywayhq/keyway/domain/membership"
 	"github.com/keywayhq/keyway/domain/session"
 	"github.com/keywayhq/keyway/domain/throttle"
@@ -58,6 +58,9 @@ type SessionConfig struct {
 	AccessTTL    time.Duration // default 5 minutes
 	Lifetime     time.Duration // absolute session lifetime, default 30 days
 	RefreshGrace time.Duration // a just-replaced refresh token is refused without revoking, default 10 s
+	// BrowserLifetime is how long the hosted pages' own session lasts
+	// (default 1 hour): within it, a new authorize skips the credentials.
+	BrowserLifetime time.Duration
 	// Sign-in attempts per account (default 5) and per client IP (default
 	// 50) in 15 minutes; a success clears the account's count.
 	AccountAttempts throttle.Policy
@@ -70,6 +73,9 @@ func (c SessionConfig) withDefaults() SessionConfig {
 	}
 	if c.Lifetime == 0 {
 		c.Lifetime = 30 * 24 * time.Hour
+	}
+	if c.BrowserLifetime == 0 {
+		c.BrowserLifetime = browsersession.DefaultLifetime
 	}
 	if c.RefreshGrace == 0 {
 		c.RefreshGrace = 10 * time.Second
@@ -93,6 +99,12 @@ type AuthResult struct {
 	AccessToken    string
 	RefreshToken   string
 	Method         string // WorkOS authentication_method, e.g. "Password"
+	// RedirectURL and BrowserToken are set instead of the tokens when the
+	// sign-in answered an authorize request: where to send the browser
+	// (redirect_uri with code and state), and the token of the hosted
+	// session that was started (empty when one was reused).
+	RedirectURL  string
+	BrowserToken string
 }
 
 // Client describes the caller of an authentication.
@@ -101,6 +113,11 @@ type Client struct {
 	// InvitationToken, if set, accepts that invitation of the user's email
 	// before the session starts, in the invitation's organization.
 	InvitationToken string
+	// Authorize, if set, is the hosted login's authorize request: the sign-in
+	// ends with an authorization code for it instead of a session.
+	Authorize *AuthorizeRequest
+	// browser is the hosted session the sign-in came from, if any.
+	browser string
 }
 
 func hashToken(t string) string {
@@ -147,34 +164,49 @@ func (a *App) projectSessionLog(envs []events.Envelope) ([]events.Item, error) {
 	return items, err
 }
 
-// startSession creates a session for u and issues its tokens.
+// startSession creates a session for u and issues its tokens, or, for a
+// hosted sign-in, issues an authorization code.
 func (a *App) startSession(ctx context.Context, m Meta, u user.User, orgID *string, method, authMethod string, c Client) (AuthResult, error) {
+	if c.Authorize != nil {
+		return a.grantCode(ctx, m, u, orgID, method, authMethod, c)
+	}
 	refresh, err := randomToken(a.rand, 32)
 	if err != nil {
 		return AuthResult{}, err
 	}
-	now := a.now()
-	s := session.Session{ID: a.ids.New("session"), UserID: u.ID, OrganizationID: orgID, AuthMethod: authMethod,
-		IPAddress: optional(c.IP), UserAgent: optional(c.UserAgent), ExpiresAt: now.Add(a.sessions.Lifetime), CreatedAt: now, UpdatedAt: now}
-	hash := hashToken(refresh)
+	s := a.newSession(u.ID, orgID, authMethod, c)
 	res, err := execute(ctx, a, m, func() (write, AuthResult, error) {
-		w, after, err := sessionKind().apply(s.ID, session.State{}, 0, session.Create{Session: s, RefreshHash: hash})
-		if err != nil {
-			return write{}, AuthResult{}, err
-		}
-		w.puts = append(w.puts, refreshItem(hash, after.Session))
-		// The user signs in: last_sign_in_at.
-		uw, signedIn, err := a.decideUser(ctx, m.Env, u.ID, user.SignIn{At: now})
-		if err != nil {
-			return write{}, AuthResult{}, err
-		}
-		return w.merge(uw), AuthResult{User: signedIn, OrganizationID: orgID, RefreshToken: refresh, Method: method}, nil
+		return a.sessionWrite(ctx, m, s, u, refresh, method)
 	}, nil)
 	if err != nil {
 		return AuthResult{}, err
 	}
 	res.AccessToken, err = a.accessToken(ctx, m.Env, s.ID, u.ID, orgID)
 	return res, err
+}
+
+// newSession is a new session of userID, not yet written.
+func (a *App) newSession(userID string, orgID *string, authMethod string, c Client) session.Session {
+	now := a.now()
+	return session.Session{ID: a.ids.New("session"), UserID: userID, OrganizationID: orgID, AuthMethod: authMethod,
+		IPAddress: optional(c.IP), UserAgent: optional(c.UserAgent), ExpiresAt: now.Add(a.sessions.Lifetime), CreatedAt: now, UpdatedAt: now}
+}
+
+// sessionWrite creates session s with its refresh token, and records the
+// user's sign-in; the result lacks only the access token.
+func (a *App) sessionWrite(ctx context.Context, m Meta, s session.Session, u user.User, refresh, method string) (write, AuthResult, error) {
+	hash := hashToken(refresh)
+	w, after, err := sessionKind().apply(s.ID, session.State{}, 0, session.Create{Session: s, RefreshHash: hash})
+	if err != nil {
+		return write{}, AuthResult{}, err
+	}
+	w.puts = append(w.puts, refreshItem(hash, after.Session))
+	// The user signs in: last_sign_in_at.
+	uw, signedIn, err := a.decideUser(ctx, m.Env, u.ID, user.SignIn{At: s.CreatedAt})
+	if err != nil {
+		return write{}, AuthResult{}, err
+	}
+	return w.merge(uw), AuthResult{User: signedIn, OrganizationID: s.OrganizationID, RefreshToken: refresh, Method: method}, nil
 }
 
 func optional(s string) *string {
@@ -353,9 +385,15 @@ func (a *App) LogoutRedirect(ctx context.Context, m Meta, sessionID, returnTo st
 	target := ""
 	if len(a.logoutURLs) > 0 {
 		target = a.logoutURLs[0]
+	} else if set, err := a.HostedSettings(ctx, m.Env); err == nil && len(set.LogoutURLs) > 0 {
+		target = set.LogoutURLs[0]
 	}
 	if returnTo != "" {
-		if !slices.Contains(a.logoutURLs, returnTo) {
+		ok, err := a.logoutAllowed(ctx, m.Env, returnTo)
+		if err != nil {
+			return "", err
+		}
+		if !ok {
 			// Checked before revoking: a refused logout changes nothing.
 			return "", &domain.Error{Kind: domain.Invalid, Code: "invalid_return_to", Message: "return_to is not an allowed logout redirect.",
 				Fields: []domain.FieldError{{Field: "return_to", Code: "invalid_return_to"}}}

@@ -167,6 +167,10 @@ func (a *App) AuthenticateEmailVerification(ctx context.Context, m Meta, code, t
 // active membership signs in to its organization; one with several must
 // choose (403 organization_selection_required).
 func (a *App) finishSignIn(ctx context.Context, m Meta, u user.User, method, authMethod string, c Client) (AuthResult, error) {
+	if r := c.Authorize; r != nil && r.OrganizationID != "" && a.requireActiveMembership(ctx, m.Env, u.ID, r.OrganizationID) == nil {
+		// The app asked for this organization, and the user is a member.
+		return a.startSession(ctx, m, u, &r.OrganizationID, method, authMethod, c)
+	}
 	if c.InvitationToken != "" {
 		org, err := a.acceptInvitationToken(ctx, m, u, c.InvitationToken)
 		if err != nil {

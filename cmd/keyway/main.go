@@ -7,6 +7,8 @@
 //	keyway env list                   list environments
 //	keyway env create NAME [-type T]  create an environment and print its key
 //	keyway env key NAME               add an API key to an environment
+//	keyway settings NAME [flags]      show or change the hosted-login settings
+//	keyway redirect-uris list|add|remove NAME [URI]
 package main
 
 import (
@@ -20,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -45,7 +48,9 @@ const usage = `usage:
   keyway keys rotate                 add a new access-token signing key to every environment (the old one stays in the JWKS until its tokens expire)
   keyway env list                    list environments
   keyway env create NAME [-type T]   create an environment (T: staging or production) and print its API key
-  keyway env key NAME                add an API key to an environment and print it`
+  keyway env key NAME                add an API key to an environment and print it
+  keyway settings NAME [flags]       show or change the hosted-login settings (redirect URIs, logout URLs, branding)
+  keyway redirect-uris list|add|remove NAME [URI]   list, register or unregister a redirect URI`
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
@@ -70,6 +75,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return nil
 	case "env":
 		return envCommand(ctx, settings, args[1:], out)
+	case "settings":
+		return settingsCommand(ctx, settings, args[1:], out)
+	case "redirect-uris":
+		return redirectURIsCommand(ctx, settings, args[1:], out)
 	case "keys":
 		if len(args) != 2 || args[1] != "rotate" {
 			return errors.New("usage: keyway keys rotate")
@@ -156,6 +165,9 @@ func printSeed(out io.Writer, r app.EnsureResult) {
 		fmt.Fprintf(out, "%s environment %s created with the key from KEYWAY_API_KEY (%s)\n  WORKOS_CLIENT_ID=%s\n", env.Name, env.ID, r.KeyHint, env.ClientID)
 	default:
 		fmt.Fprintf(out, "%s environment %s\n  WORKOS_CLIENT_ID=%s\n  (API keys are stored hashed; add one with: keyway env key %s)\n", env.Name, env.ID, env.ClientID, env.Name)
+	}
+	if uris := env.Settings.RedirectURIs; len(uris) > 0 {
+		fmt.Fprintf(out, "  redirect URIs: %s\n  logout return_to URLs: %s\n", strings.Join(uris, ", "), strings.Join(env.Settings.LogoutURLs, ", "))
 	}
 }
 

@@ -37,6 +37,7 @@ type Environment struct {
 	Type      string    `json:"type"`
 	ClientID  string    `json:"client_id"`
 	CreatedAt time.Time `json:"created_at"`
+	Settings  Settings  `json:"settings"`
 }
 
 // APIKey is an API key as stored: never the key itself.
@@ -52,6 +53,8 @@ type State struct {
 	Environment
 	Exists bool
 	Keys   []APIKey
+	// SettingsSet tells settings never set from settings set to empty.
+	SettingsSet bool
 }
 
 // Events.
@@ -63,13 +66,20 @@ type (
 		EnvironmentID string `json:"environment_id"`
 		Key           APIKey `json:"key"`
 	}
+	// SettingsUpdated replaces the hosted-login settings as a whole.
+	SettingsUpdated struct {
+		EnvironmentID string    `json:"environment_id"`
+		Settings      Settings  `json:"settings"`
+		At            time.Time `json:"at"`
+	}
 )
 
-func (Created) EventType() string     { return "environment.created" }
-func (APIKeyAdded) EventType() string { return "environment.api_key_added" }
+func (Created) EventType() string         { return "environment.created" }
+func (APIKeyAdded) EventType() string     { return "environment.api_key_added" }
+func (SettingsUpdated) EventType() string { return "environment.settings_updated" }
 
 // Register adds the environment events to r.
-func Register(r *events.Registry) { r.Register(Created{}, APIKeyAdded{}) }
+func Register(r *events.Registry) { r.Register(Created{}, APIKeyAdded{}, SettingsUpdated{}) }
 
 // Evolve applies one event to the state.
 func Evolve(s State, e events.Event) State {
@@ -78,6 +88,8 @@ func Evolve(s State, e events.Event) State {
 		s.Environment, s.Exists = e.Environment, true
 	case APIKeyAdded:
 		s.Keys = append(s.Keys, e.Key)
+	case SettingsUpdated:
+		s.Settings, s.SettingsSet = e.Settings, true
 	}
 	return s
 }
@@ -90,6 +102,12 @@ type Create struct {
 
 // AddKey is the command to add an API key.
 type AddKey struct{ Key APIKey }
+
+// UpdateSettings replaces the settings; they are validated first.
+type UpdateSettings struct {
+	Settings Settings
+	At       time.Time
+}
 
 // Decide returns the events a command produces.
 func Decide(s State, cmd any) ([]events.Event, error) {
@@ -112,6 +130,18 @@ func Decide(s State, cmd any) ([]events.Event, error) {
 			}
 		}
 		return []events.Event{APIKeyAdded{EnvironmentID: s.ID, Key: c.Key}}, nil
+	case UpdateSettings:
+		if !s.Exists {
+			return nil, domain.NotFoundf("entity_not_found", "Environment not found.")
+		}
+		set, err := c.Settings.Normalize(s.Type)
+		if err != nil {
+			return nil, err
+		}
+		if s.SettingsSet && set.Equal(s.Settings) {
+			return nil, nil
+		}
+		return []events.Event{SettingsUpdated{EnvironmentID: s.ID, Settings: set, At: c.At}}, nil
 	}
 	return nil, domain.Errorf(domain.BadRequest, "unknown_command", "unknown environment command %T", cmd)
 }

@@ -36,10 +36,18 @@ type Settings struct {
 	APIKey      string // KEYWAY_API_KEY: fixes the seeded environment's key
 	ClientID    string // KEYWAY_CLIENT_ID: fixes the seeded environment's client id
 	Tables      dynamo.Tables
-	Issuer      string     // KEYWAY_ISSUER: iss of access tokens, default http://<KEYWAY_ADDR>
-	LogoutURLs  []string   // KEYWAY_LOGOUT_REDIRECTS: comma-separated return_to URLs logout may redirect to
-	DNS         string     // KEYWAY_DNS_RESOLVER: host:port of the resolver for domain verification; empty: the system's
-	LogLevel    slog.Level // KEYWAY_LOG_LEVEL: debug, info (default), warn, error
+	Issuer      string // KEYWAY_ISSUER: iss of access tokens, default http://<KEYWAY_ADDR>
+	PublicURL   string // KEYWAY_PUBLIC_URL: the base URL browsers reach Keyway at, default http://<KEYWAY_ADDR>
+	// RedirectURIs (KEYWAY_REDIRECT_URIS) and LogoutURLs
+	// (KEYWAY_LOGOUT_REDIRECTS), comma-separated, replace the seeded
+	// environment's lists when set; an environment whose settings were never
+	// set gets the defaults, app.DefaultRedirectURIs and app.DefaultLogoutURLs.
+	RedirectURIs    []string
+	RedirectURIsSet bool
+	LogoutURLs      []string
+	LogoutURLsSet   bool
+	DNS             string     // KEYWAY_DNS_RESOLVER: host:port of the resolver for domain verification; empty: the system's
+	LogLevel        slog.Level // KEYWAY_LOG_LEVEL: debug, info (default), warn, error
 }
 
 // Store kinds.
@@ -60,12 +68,10 @@ func SettingsFromEnv() (Settings, error) {
 		Tables:      dynamo.TablesFromEnv(),
 		DNS:         os.Getenv("KEYWAY_DNS_RESOLVER"),
 	}
-	s.Issuer = getenv("KEYWAY_ISSUER", "http://"+s.Addr)
-	for _, u := range strings.Split(getenv("KEYWAY_LOGOUT_REDIRECTS", "http://localhost:3000"), ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			s.LogoutURLs = append(s.LogoutURLs, u)
-		}
-	}
+	s.PublicURL = strings.TrimSuffix(getenv("KEYWAY_PUBLIC_URL", "http://"+s.Addr), "/")
+	s.Issuer = getenv("KEYWAY_ISSUER", s.PublicURL)
+	s.RedirectURIs, s.RedirectURIsSet = urlList("KEYWAY_REDIRECT_URIS", app.DefaultRedirectURIs)
+	s.LogoutURLs, s.LogoutURLsSet = urlList("KEYWAY_LOGOUT_REDIRECTS", app.DefaultLogoutURLs)
 	if s.Store != StoreEmbedded && s.Store != StoreDynamoDB {
 		return s, fmt.Errorf("KEYWAY_STORE must be %s or %s, not %q", StoreEmbedded, StoreDynamoDB, s.Store)
 	}
@@ -73,6 +79,21 @@ func SettingsFromEnv() (Settings, error) {
 		return s, fmt.Errorf("KEYWAY_LOG_LEVEL: %w", err)
 	}
 	return s, nil
+}
+
+// urlList reads a comma-separated list, or def when the variable is unset.
+func urlList(name string, def []string) ([]string, bool) {
+	v, set := os.LookupEnv(name)
+	if !set {
+		return def, false
+	}
+	list := []string{}
+	for _, u := range strings.Split(v, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			list = append(list, u)
+		}
+	}
+	return list, true
 }
 
 func getenv(name, def string) string {
@@ -133,7 +154,7 @@ func Build(ctx context.Context, s Settings, log *slog.Logger) (*Keyway, error) {
 		return nil, err
 	}
 	a := app.New(app.Config{Store: store, Logger: log, DNS: dns.New(s.DNS, dns.DefaultTimeout), Signer: signer,
-		Mailer: mailer, CodeKey: codeKey(kek), Sessions: app.SessionConfig{Issuer: s.Issuer}, LogoutURLs: s.LogoutURLs,
+		Mailer: mailer, CodeKey: codeKey(kek), Sessions: app.SessionConfig{Issuer: s.Issuer}, PublicURL: s.PublicURL,
 		InviteURL: os.Getenv("KEYWAY_INVITE_URL")})
 	var h http.Handler = api.New(a, log, time.Now)
 	if inbox != nil {
@@ -153,7 +174,15 @@ func (k *Keyway) Seed(ctx context.Context, s Settings) (app.EnsureResult, error)
 	if s.Environment == environment.Production {
 		typ = environment.Production
 	}
-	return k.App.EnsureEnvironment(ctx, app.EnsureEnvironmentInput{Name: s.Environment, Type: typ, Key: s.APIKey, ClientID: s.ClientID})
+	res, err := k.App.EnsureEnvironment(ctx, app.EnsureEnvironmentInput{Name: s.Environment, Type: typ, Key: s.APIKey, ClientID: s.ClientID})
+	if err != nil {
+		return res, err
+	}
+	res.Environment.Settings, err = k.App.SeedSettings(ctx, res.Environment.ID, s.RedirectURIs, s.LogoutURLs, s.RedirectURIsSet, s.LogoutURLsSet)
+	if err != nil {
+		return res, fmt.Errorf("seed the settings of %s: %w", s.Environment, err)
+	}
+	return res, nil
 }
 
 // Close releases the store.
