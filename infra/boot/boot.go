@@ -81,10 +81,11 @@ func SettingsFromEnv() (Settings, error) {
 	return s, nil
 }
 
-// urlList reads a comma-separated list, or def when the variable is unset.
+// urlList reads a comma-separated list, or def when the variable is unset
+// or empty (to clear a list, use the settings API or CLI).
 func urlList(name string, def []string) ([]string, bool) {
-	v, set := os.LookupEnv(name)
-	if !set {
+	v := strings.TrimSpace(os.Getenv(name))
+	if v == "" {
 		return def, false
 	}
 	list := []string{}

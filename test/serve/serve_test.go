@@ -127,6 +127,52 @@ func TestFixedKeyAndClientID(t *testing.T) {
 	}
 }
 
+// The first start registers the default redirect URI; KEYWAY_REDIRECT_URIS
+// replaces the list on a later start, and a start without it keeps what is
+// registered.
+func TestRedirectURISeeding(t *testing.T) {
+	const key = "sk_test_redirectsredirectsredirects12"
+	dir, data := t.TempDir(), "KEYWAY_DATA_DIR="+t.TempDir()
+	settings := func(s *peers.Peer) map[string]any {
+		t.Helper()
+		status, body := call(t, "GET", s.URL+"/keyway/settings", key, "")
+		if status != 200 {
+			t.Fatalf("GET /keyway/settings: %d %v", status, body)
+		}
+		return body
+	}
+	uris := func(v any) string {
+		var out []string
+		for _, u := range v.([]any) {
+			out = append(out, u.(string))
+		}
+		return strings.Join(out, ",")
+	}
+	s := start(t, dir, data, "KEYWAY_API_KEY="+key)
+	if got := settings(s); uris(got["redirect_uris"]) != "http://localhost:3000/callback" || uris(got["logout_redirect_uris"]) != "http://localhost:3000" {
+		t.Fatalf("first start: %v", got)
+	}
+	if !strings.Contains(s.Output(), "redirect URIs: http://localhost:3000/callback") {
+		t.Fatalf("serve did not print the redirect URIs:\n%s", s.Output())
+	}
+	stop(t, s)
+	s = start(t, dir, data, "KEYWAY_API_KEY="+key, "KEYWAY_REDIRECT_URIS=https://app.example.com/callback, http://localhost:4000/cb")
+	if got := settings(s); uris(got["redirect_uris"]) != "https://app.example.com/callback,http://localhost:4000/cb" || uris(got["logout_redirect_uris"]) != "http://localhost:3000" {
+		t.Fatalf("with KEYWAY_REDIRECT_URIS: %v", got)
+	}
+	stop(t, s)
+	s = start(t, dir, data, "KEYWAY_API_KEY="+key)
+	if got := settings(s); uris(got["redirect_uris"]) != "https://app.example.com/callback,http://localhost:4000/cb" {
+		t.Fatalf("a restart without KEYWAY_REDIRECT_URIS: %v", got)
+	}
+	stop(t, s)
+	cmd := exec.Command(keywayBin, "serve")
+	cmd.Env = append(os.Environ(), data, "KEYWAY_API_KEY="+key, "KEYWAY_ADDR=127.0.0.1:0", "KEYWAY_REDIRECT_URIS=javascript:alert(1)")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "redirect_uris") {
+		t.Fatalf("a bad KEYWAY_REDIRECT_URIS: exit %v, output %q", err, out)
+	}
+}
+
 func TestBadSettingsFailClearly(t *testing.T) {
 	for name, env := range map[string]string{"store": "KEYWAY_STORE=sqlite", "key": "KEYWAY_API_KEY=sk_live_wrongprefixforstaging0000000"} {
 		cmd := exec.Command(keywayBin, "serve")
