@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -148,6 +149,47 @@ func magicAuths(b *testing.B, f authFixture) {
 	b.ReportMetric(float64(f.requests()-start)/float64(b.N), "requests/magic-auth")
 }
 
+// hostedSignIns answers an authorize from a hosted session and exchanges
+// the code, per op: a returning browser's whole sign-in, without argon2id.
+func hostedSignIns(b *testing.B, f authFixture) {
+	ctx := context.Background()
+	envs, err := f.app.ListEnvironments(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	env := envs[0]
+	uris := []string{"http://localhost:3000/callback"}
+	if _, err := f.app.UpdateSettings(ctx, f.meta, env.ID, app.SettingsPatch{RedirectURIs: &uris}); err != nil {
+		b.Fatal(err)
+	}
+	req, err := f.app.ParseAuthorize(ctx, url.Values{"client_id": {env.ClientID}, "redirect_uri": uris, "provider": {"authkit"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	first, err := f.app.AuthenticatePassword(ctx, f.meta, f.emails[0], benchPassword, app.Client{Authorize: &req})
+	if err != nil {
+		b.Fatal(err)
+	}
+	client, err := f.app.ClientPrincipal(ctx, env.ClientID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := f.requests()
+	b.ResetTimer()
+	for range b.N {
+		res, err := f.app.Authorize(ctx, f.meta, req, first.BrowserToken, app.Client{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		u, _ := url.Parse(res.RedirectURL)
+		if _, err := f.app.ExchangeCode(ctx, f.meta, client, app.CodeExchange{Code: u.Query().Get("code"), SecretOK: true}, app.Client{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(f.requests()-start)/float64(b.N), "requests/signin")
+}
+
 func authBenchmarks(b *testing.B, open func(b *testing.B) (events.Store, func() int64)) {
 	b.Run("PasswordSignIn", func(b *testing.B) {
 		s, n := open(b)
@@ -160,6 +202,10 @@ func authBenchmarks(b *testing.B, open func(b *testing.B) (events.Store, func() 
 	b.Run("MagicAuth", func(b *testing.B) {
 		s, n := open(b)
 		magicAuths(b, authSetup(b, s, n, 40))
+	})
+	b.Run("HostedSession", func(b *testing.B) {
+		s, n := open(b)
+		hostedSignIns(b, authSetup(b, s, n, 1))
 	})
 }
 
