@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keywayhq/keyway/api/authkit"
 	"github.com/keywayhq/keyway/app"
 	"github.com/keywayhq/keyway/events"
 )
@@ -99,6 +100,11 @@ func (s *Server) routes() {
 	s.handle("POST /user_management/sessions/revoke", s.revokeSession)
 	s.mux.HandleFunc("GET /user_management/sessions/logout", s.logout)
 	s.mux.HandleFunc("GET /sso/jwks/{client_id}", s.jwks)
+
+	// The hosted login (AuthKit): the authorize endpoint and its pages.
+	kit := authkit.New(s.app, s.log)
+	s.mux.Handle("GET /user_management/authorize", kit)
+	s.mux.Handle("/authkit/", kit)
 
 	// Keyway's own management API, beyond WorkOS's.
 	s.handle("GET /keyway/organizations/{id}/policies", s.getPolicies)

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/keywayhq/keyway/api/authkit"
 	"github.com/keywayhq/keyway/app"
 	"github.com/keywayhq/keyway/domain"
 	"github.com/keywayhq/keyway/domain/session"
@@ -54,8 +55,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, c *call) {
 	}
 	if c.public {
 		// A public client has no secret: it may exchange a code with its
-		// PKCE verifier, and refresh the tokens that gave it.
-		if b.GrantType != "refresh_token" && (b.GrantType != "authorization_code" || b.CodeVerifier == "") {
+		// PKCE verifier (the code says whether it needs one), and refresh
+		// the tokens that gave it.
+		if b.GrantType != "refresh_token" && b.GrantType != "authorization_code" {
 			msg := "This grant needs the client secret (the API key)."
 			s.writeError(w, c, &domain.Error{Kind: domain.Unauthorized, Code: "invalid_client", Message: msg,
 				Details: map[string]any{"error": "invalid_client", "error_description": msg}})
@@ -187,13 +189,13 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	// The browser signs out of the hosted pages too, so that the next
 	// authorize asks for credentials again.
-	if ck, err := r.Cookie(hostedSessionCookie); err == nil {
+	if ck, err := r.Cookie(authkit.SessionCookie); err == nil {
 		if err := s.app.EndBrowserSession(r.Context(), env, ck.Value); err != nil {
 			s.writeError(w, c, err)
 			return
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: hostedSessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: authkit.SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
 		SameSite: http.SameSiteLaxMode, Secure: isHTTPS(r)})
 	if target == "" {
 		writeJSON(w, http.StatusOK, map[string]string{"message": "Signed out."})
@@ -215,9 +217,6 @@ func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
 }
-
-// hostedSessionCookie is the hosted pages' session cookie (authkit.SessionCookie).
-const hostedSessionCookie = "keyway_session"
 
 // isHTTPS reports whether the browser reached Keyway over HTTPS, directly
 // or through API Gateway or another proxy.

@@ -137,6 +137,20 @@ func (r AuthorizeRequest) redirect(code string) string {
 	return u.String()
 }
 
+// ErrorRedirect is the URL that tells the app an authorize request ended
+// without a sign-in (OpenID Connect's prompt=none errors), with its state.
+func (r AuthorizeRequest) ErrorRedirect(code, description string) string {
+	u, _ := url.Parse(r.RedirectURI)
+	q := u.Query()
+	q.Set("error", code)
+	q.Set("error_description", description)
+	if r.State != "" {
+		q.Set("state", r.State)
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
 func authcodeKind() kind[authcode.State] {
 	return kind[authcode.State]{authcode.Aggregate, authcode.Evolve, authcode.Decide, nil, func(authcode.State) []events.Item { return nil }}
 }

@@ -1,0 +1,131 @@
+package authkit
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/keywayhq/keyway/domain"
+)
+
+const (
+	msgBadResetLink  = "This password reset link is invalid. Request a new one from the app."
+	msgUsedResetLink = "This password reset link has expired or was already used. Request a new one from the app."
+)
+
+func (h *Handler) forgotPage(c *call) {
+	if c.openFlow() {
+		c.render(http.StatusOK, "forgot-password", view{Title: "Reset your password", focus: "email"})
+	}
+}
+
+// forgot mails a reset link. Its answer is the same whether or not an
+// account has the email.
+func (h *Handler) forgot(c *call) {
+	if !c.openFlow() {
+		return
+	}
+	v := view{Title: "Reset your password", Email: strings.TrimSpace(c.form.Get("email"))}
+	if v.Email == "" {
+		v.fail(msgNoEmail, "email")
+		c.render(http.StatusBadRequest, "forgot-password", v)
+		return
+	}
+	_, err := h.app.CreatePasswordReset(c.ctx, c.meta(), v.Email)
+	if de, ok := domain.As(err); ok {
+		switch de.Kind {
+		case domain.Invalid:
+			v.fail(msgBadEmail, "email")
+			c.render(http.StatusBadRequest, "forgot-password", v)
+			return
+		case domain.TooManyRequests:
+			v.fail(msgTooMany)
+			c.render(http.StatusTooManyRequests, "forgot-password", v)
+			return
+		case domain.NotFound: // answered like a sent link
+		default:
+			// A failed delivery would tell that the account exists.
+			c.log.Warn("authkit: password reset link not sent", "code", de.Code)
+		}
+	} else if err != nil {
+		c.internal(err)
+		return
+	}
+	c.render(http.StatusOK, "sent", view{Title: "Check your email", Email: v.Email})
+}
+
+// resetPage is the form the mailed link opens:
+// /authkit/reset-password?client_id=...&token=...
+func (h *Handler) resetPage(c *call) {
+	q := c.r.URL.Query()
+	env, err := h.app.ClientEnvironment(c.ctx, q.Get("client_id"))
+	if err != nil {
+		if _, ok := domain.As(err); !ok {
+			c.internal(err)
+			return
+		}
+		c.errorPage(http.StatusBadRequest, msgBadResetLink, false)
+		return
+	}
+	c.env = env.ID
+	token := q.Get("token")
+	if token == "" || len(token) > 200 {
+		c.errorPage(http.StatusBadRequest, msgBadResetLink, false)
+		return
+	}
+	c.resetForm(http.StatusOK, step{Env: env.ID, Token: token}, view{})
+}
+
+func (c *call) resetForm(status int, st step, v view) {
+	state, err := c.sealState(st)
+	if err != nil {
+		c.internal(err)
+		return
+	}
+	v.Title, v.State, v.focus = "Choose a new password", state, "password"
+	c.render(status, "reset-password", v)
+}
+
+// reset sets the new password.
+func (h *Handler) reset(c *call) {
+	var st step
+	if err := c.keys.seal.open(c.statePurpose(), c.form.Get("state"), &st); err != nil || st.Env == "" || st.Token == "" {
+		c.errorPage(http.StatusBadRequest, "This page has expired. Open the link in the email again.", false)
+		return
+	}
+	c.env = st.Env
+	var v view
+	pw := c.form.Get("password")
+	if pw == "" {
+		v.fail("Enter a new password.", "password")
+		c.resetForm(http.StatusBadRequest, st, v)
+		return
+	}
+	_, err := h.app.ConfirmPasswordReset(c.ctx, c.meta(), st.Token, pw)
+	if err == nil {
+		c.render(http.StatusOK, "done", view{Title: "Password changed"})
+		return
+	}
+	de, ok := domain.As(err)
+	if !ok {
+		c.internal(err)
+		return
+	}
+	if de.Kind == domain.NotFound {
+		c.errorPage(http.StatusBadRequest, msgBadResetLink, false)
+		return
+	}
+	ps := problems(de)
+	for _, p := range ps {
+		if strings.HasPrefix(p.Code, "password_reset_token") {
+			c.errorPage(http.StatusBadRequest, msgUsedResetLink, false)
+			return
+		}
+	}
+	if len(ps) == 0 {
+		v.fail(de.Message, "password")
+	}
+	for _, p := range ps {
+		v.fail(p.Message, "password")
+	}
+	c.resetForm(http.StatusBadRequest, st, v)
+}
