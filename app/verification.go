@@ -144,6 +144,23 @@ func (a *App) requireVerifiedEmail(ctx context.Context, m Meta, u user.User, met
 	return errVerificationRequired(token, u.Email, c.ID)
 }
 
+// ResendPendingVerification mails a new email verification code for a
+// pending authentication that waits for one; the new code replaces the old.
+func (a *App) ResendPendingVerification(ctx context.Context, m Meta, token string) error {
+	if token == "" || len(token) > 200 {
+		return pending.ErrInvalid()
+	}
+	st, _, err := pendingKind().load(ctx, a, m.Env, hashToken(token)[:40])
+	if err != nil {
+		return err
+	}
+	if !st.Exists || st.Used || st.Step != pending.StepEmailVerification || !a.now().Before(st.ExpiresAt) {
+		return pending.ErrInvalid()
+	}
+	_, _, err = a.issueCode(ctx, m, "email_verification", emailVerificationCollection, st.Email, st.UserID)
+	return err
+}
+
 // AuthenticateEmailVerification is the email-verification:code grant.
 func (a *App) AuthenticateEmailVerification(ctx context.Context, m Meta, code, token string, c Client) (AuthResult, error) {
 	p, err := a.usePending(ctx, m, token, pending.StepEmailVerification, func(p pending.Auth) error {

@@ -61,16 +61,17 @@ func New(a *app.App, log *slog.Logger) *Handler {
 	}
 	h := &Handler{app: a, log: log, now: time.Now, pages: parsePages(), assets: loadAssets(), origin: http.NewCrossOriginProtection()}
 	h.routes = map[string]route{
-		"/user_management/authorize": {get: h.authorize},
-		"/authkit/sign-in":           {get: h.signInPage, post: h.signIn},
-		"/authkit/password":          {post: h.password},
-		"/authkit/magic-auth":        {post: h.sendCode},
-		"/authkit/magic-auth/verify": {post: h.checkCode},
-		"/authkit/sign-up":           {get: h.signUpPage, post: h.signUp},
-		"/authkit/verify-email":      {post: h.verifyEmail},
-		"/authkit/organization":      {post: h.chooseOrganization},
-		"/authkit/forgot-password":   {get: h.forgotPage, post: h.forgot},
-		"/authkit/reset-password":    {get: h.resetPage, post: h.reset},
+		"/user_management/authorize":   {get: h.authorize},
+		"/authkit/sign-in":             {get: h.signInPage, post: h.signIn},
+		"/authkit/password":            {post: h.password},
+		"/authkit/magic-auth":          {post: h.sendCode},
+		"/authkit/magic-auth/verify":   {post: h.checkCode},
+		"/authkit/sign-up":             {get: h.signUpPage, post: h.signUp},
+		"/authkit/verify-email":        {post: h.verifyEmail},
+		"/authkit/verify-email/resend": {post: h.resendVerification},
+		"/authkit/organization":        {post: h.chooseOrganization},
+		"/authkit/forgot-password":     {get: h.forgotPage, post: h.forgot},
+		"/authkit/reset-password":      {get: h.resetPage, post: h.reset},
 	}
 	return h
 }

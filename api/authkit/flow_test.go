@@ -211,7 +211,20 @@ func TestSignUp(t *testing.T) {
 	if p.alert() != "That code is incorrect." {
 		t.Fatalf("wrong verification code: %q", p.alert())
 	}
+	// Resend replaces the code: the first one stops working.
+	first := k.mail.lastCode(t)
+	p = b.submit(p, "/authkit/verify-email/resend", nil, "Resend code")
+	if p.status != http.StatusOK || p.h1() != "Verify your email" || !strings.Contains(p.body, "We sent a new code.") || k.mail.lastCode(t) == first {
+		t.Fatalf("resend: %d %s", p.status, p.body)
+	}
+	if p = b.submit(p, "/authkit/verify-email", url.Values{"code": {first}}, "Verify"); p.alert() != "That code is incorrect." {
+		t.Fatalf("the replaced code: %q", p.alert())
+	}
 	codeFrom(t, b.submit(p, "/authkit/verify-email", url.Values{"code": {k.mail.lastCode(t)}}, "Verify"))
+	// The pending sign-in is used up: resending now is refused.
+	if p = b.submit(p, "/authkit/verify-email/resend", nil, "Resend code"); p.status != http.StatusBadRequest || p.h1() != "Something went wrong" {
+		t.Fatalf("resend after use: %d %s", p.status, p.h1())
+	}
 
 	// The same email again.
 	b2 := k.browser()

@@ -310,6 +310,32 @@ func (h *Handler) verifyEmail(c *call) {
 	c.finish(res, err, st.Email, retry)
 }
 
+// resendVerification mails a new verification code ("Resend code").
+func (h *Handler) resendVerification(c *call) {
+	st, ok := c.openStep()
+	if !ok {
+		return
+	}
+	var v view
+	err := h.app.ResendPendingVerification(c.ctx, c.meta(), st.Pending)
+	de, _ := domain.As(err)
+	switch {
+	case err == nil:
+		v.Notice = "We sent a new code."
+		c.verifyPage(http.StatusOK, st, v)
+	case de == nil:
+		c.internal(err)
+	case de.Kind == domain.TooManyRequests:
+		v.fail(msgTooMany)
+		c.verifyPage(http.StatusTooManyRequests, st, v)
+	case de.Kind == domain.Unavailable:
+		v.fail(msgDelivery)
+		c.verifyPage(http.StatusServiceUnavailable, st, v)
+	default: // the pending sign-in expired or was used
+		c.errorPage(http.StatusBadRequest, "This sign-in has expired. Start over to get a new code.", false)
+	}
+}
+
 func (c *call) verifyPage(status int, st step, v view) {
 	state, err := c.sealState(st)
 	if err != nil {
