@@ -291,8 +291,11 @@ func TestHostedSession(t *testing.T) {
 	if _, err := f.app.Authorize(ctx, f.meta(), again, browser, app.Client{}); err != nil {
 		t.Fatalf("a refused logout ended the hosted session: %v", err)
 	}
-	w := logout("http://localhost:3000")
-	if w.Code != 302 || w.Header().Get("Location") != "http://localhost:3000" || !strings.Contains(w.Header().Get("Set-Cookie"), "keyway_session=;") ||
+	if w := logout("http://localhost:3000.evil.example/"); w.Code != 422 {
+		t.Fatalf("logout to a look-alike host = %d", w.Code)
+	}
+	w := logout("http://localhost:3000/") // allowed as http://localhost:3000
+	if w.Code != 302 || w.Header().Get("Location") != "http://localhost:3000/" || !strings.Contains(w.Header().Get("Set-Cookie"), "keyway_session=;") ||
 		!strings.Contains(w.Header().Get("Set-Cookie"), "HttpOnly") {
 		t.Fatalf("logout = %d %v", w.Code, w.Header())
 	}

