@@ -267,28 +267,18 @@ func (a *App) EndBrowserSession(ctx context.Context, env, token string) error {
 // endBrowserSessions ends every live hosted session of a user, so that a
 // password reset signs the browser out too.
 func (a *App) endBrowserSessions(ctx context.Context, m Meta, userID, reason string) error {
-	m.Idempotency = nil
 	q := events.Query{Environment: m.Env, Index: events.Index1, Partition: userBrowserSessionsPartition(userID), Limit: cleanupBatch}
-	for {
-		items, err := a.store.Query(ctx, q)
-		if err != nil || len(items) == 0 {
-			return err
-		}
-		q.Start = items[len(items)-1].Indexes[events.Index1].Sort
-		if _, err := execute(ctx, a, m, func() (write, struct{}, error) {
-			var all write
-			for _, it := range items {
-				w, _, err := browserKind().change(ctx, a, m.Env, it.ID, browsersession.End{Reason: reason, At: a.now()}, nil)
-				if err != nil {
-					return write{}, struct{}{}, err
-				}
-				all = all.merge(w)
+	return a.inBatches(ctx, m, q, func(items []events.Item) (write, error) {
+		var all write
+		for _, it := range items {
+			w, _, err := browserKind().change(ctx, a, m.Env, it.ID, browsersession.End{Reason: reason, At: a.now()}, nil)
+			if err != nil {
+				return write{}, err
 			}
-			return all, struct{}{}, nil
-		}, nil); err != nil {
-			return err
+			all = all.merge(w)
 		}
-	}
+		return all, nil
+	})
 }
 
 // CodeExchange is the authorization_code grant's request.

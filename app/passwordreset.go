@@ -206,40 +206,43 @@ func (a *App) ConfirmPasswordReset(ctx context.Context, m Meta, token, newPasswo
 
 // revokeUserSessions revokes every active session of a user, a batch per append.
 func (a *App) revokeUserSessions(ctx context.Context, m Meta, userID, reason string) error {
-	m.Idempotency = nil
 	q := events.Query{Environment: m.Env, Index: events.Index1, Partition: userSessionsPartition(userID), Limit: cleanupBatch}
+	return a.inBatches(ctx, m, q, func(items []events.Item) (write, error) {
+		var all write
+		for _, it := range items {
+			s, err := decodeJSON[session.Session](it)
+			if err != nil {
+				return write{}, err
+			}
+			if s.Status != session.StatusActive {
+				continue
+			}
+			w, _, err := sessionKind().change(ctx, a, m.Env, s.ID, session.Revoke{Reason: reason, At: a.now()}, nil)
+			if err != nil {
+				return write{}, err
+			}
+			all = all.merge(w)
+		}
+		return all, nil
+	})
+}
+
+// inBatches pages through q and appends, for each page, what batch
+// derives from its items (nothing, for a page with nothing to change).
+func (a *App) inBatches(ctx context.Context, m Meta, q events.Query, batch func([]events.Item) (write, error)) error {
+	m.Idempotency = nil
 	for {
 		items, err := a.store.Query(ctx, q)
 		if err != nil {
-			return fmt.Errorf("app: sessions to revoke: %w", err)
+			return fmt.Errorf("app: query %s: %w", q.Partition, err)
 		}
 		if len(items) == 0 {
 			return nil
 		}
-		q.Start = items[len(items)-1].Indexes[events.Index1].Sort
-		var ids []string
-		for _, it := range items {
-			s, err := decodeJSON[session.Session](it)
-			if err != nil {
-				return err
-			}
-			if s.Status == session.StatusActive {
-				ids = append(ids, s.ID)
-			}
-		}
-		if len(ids) == 0 {
-			continue
-		}
+		q.Start = items[len(items)-1].Indexes[q.Index].Sort
 		if _, err := execute(ctx, a, m, func() (write, struct{}, error) {
-			var all write
-			for _, id := range ids {
-				w, _, err := sessionKind().change(ctx, a, m.Env, id, session.Revoke{Reason: reason, At: a.now()}, nil)
-				if err != nil {
-					return write{}, struct{}{}, err
-				}
-				all = all.merge(w)
-			}
-			return all, struct{}{}, nil
+			w, err := batch(items)
+			return w, struct{}{}, err
 		}, nil); err != nil {
 			return err
 		}

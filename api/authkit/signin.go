@@ -225,17 +225,8 @@ func (h *Handler) sendCode(c *call) {
 			return
 		}
 		var v view
-		status := http.StatusBadRequest
-		switch de.Kind {
-		case domain.TooManyRequests:
-			status = http.StatusTooManyRequests
-			v.fail(msgTooMany)
-		case domain.Unavailable:
-			status = http.StatusServiceUnavailable
-			v.fail(msgDelivery)
-		default:
-			v.fail(de.Message)
-		}
+		status, msg := mailFailure(de)
+		v.fail(msg)
 		if resend {
 			c.codePage(status, st, v)
 		} else {
@@ -250,14 +241,34 @@ func (h *Handler) sendCode(c *call) {
 	c.codePage(http.StatusOK, st, v)
 }
 
+// mailFailure is the status and message of a code that could not be sent.
+func mailFailure(de *domain.Error) (int, string) {
+	switch de.Kind {
+	case domain.TooManyRequests:
+		return http.StatusTooManyRequests, msgTooMany
+	case domain.Unavailable:
+		return http.StatusServiceUnavailable, msgDelivery
+	}
+	return http.StatusBadRequest, de.Message
+}
+
 func (c *call) codePage(status int, st step, v view) {
+	c.codeEntry(status, st, v, "Check your email", "code")
+}
+
+func (c *call) verifyPage(status int, st step, v view) {
+	c.codeEntry(status, st, v, "Verify your email", "verify-email")
+}
+
+// codeEntry renders a page that asks for a mailed code, carrying the step.
+func (c *call) codeEntry(status int, st step, v view, title, page string) {
 	state, err := c.sealState(st)
 	if err != nil {
 		c.internal(err)
 		return
 	}
-	v.Title, v.Email, v.State, v.focus = "Check your email", st.Email, state, "code"
-	c.render(status, "code", v)
+	v.Title, v.Email, v.State, v.focus = title, st.Email, state, "code"
+	c.render(status, page, v)
 }
 
 // checkCode signs in with a Magic Auth code.
@@ -325,25 +336,13 @@ func (h *Handler) resendVerification(c *call) {
 		c.verifyPage(http.StatusOK, st, v)
 	case de == nil:
 		c.internal(err)
-	case de.Kind == domain.TooManyRequests:
-		v.fail(msgTooMany)
-		c.verifyPage(http.StatusTooManyRequests, st, v)
-	case de.Kind == domain.Unavailable:
-		v.fail(msgDelivery)
-		c.verifyPage(http.StatusServiceUnavailable, st, v)
+	case de.Kind == domain.TooManyRequests || de.Kind == domain.Unavailable:
+		status, msg := mailFailure(de)
+		v.fail(msg)
+		c.verifyPage(status, st, v)
 	default: // the pending sign-in expired or was used
 		c.errorPage(http.StatusBadRequest, "This sign-in has expired. Start over to get a new code.", false)
 	}
-}
-
-func (c *call) verifyPage(status int, st step, v view) {
-	state, err := c.sealState(st)
-	if err != nil {
-		c.internal(err)
-		return
-	}
-	v.Title, v.Email, v.State, v.focus = "Verify your email", st.Email, state, "code"
-	c.render(status, "verify-email", v)
 }
 
 // chooseOrganization signs in to the organization whose button was pressed.

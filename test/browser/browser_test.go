@@ -18,7 +18,6 @@
 package browser_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,7 +27,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -253,8 +251,8 @@ func runNode(t *testing.T, file string) {
 	}
 	defer func() {
 		if t.Failed() {
-			t.Logf("--- keyway serve output (last %d lines) ---\n%s", serverLogLines, tail(keywaySrv.Output(), serverLogLines))
-			t.Logf("--- example app output (last %d lines) ---\n%s", serverLogLines, tail(exampleApp.Output(), serverLogLines))
+			t.Logf("--- keyway serve output (last %d lines) ---\n%s", serverLogLines, peers.Tail(keywaySrv.Output(), serverLogLines))
+			t.Logf("--- example app output (last %d lines) ---\n%s", serverLogLines, peers.Tail(exampleApp.Output(), serverLogLines))
 			t.Logf("screenshots of failures: %s/failure-*.png", artifacts)
 		}
 	}()
@@ -280,7 +278,7 @@ func runNode(t *testing.T, file string) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
-	lw := &lineLogger{t: t, prefix: "node: "}
+	lw := &peers.LineLogger{T: t, Prefix: "node: "}
 	cmd.Stdout, cmd.Stderr = lw, lw
 	start := time.Now()
 	err := cmd.Run()
@@ -370,47 +368,5 @@ func TestPageWeight(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(artifacts, s.Screenshot)); err != nil {
 			t.Errorf("screenshot %s: %v", s.Screenshot, err)
 		}
-	}
-}
-
-// tail returns the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// lineLogger writes each complete line to t.Log as it arrives.
-type lineLogger struct {
-	t      *testing.T
-	prefix string
-	mu     sync.Mutex
-	buf    []byte
-}
-
-func (l *lineLogger) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf = append(l.buf, p...)
-	for {
-		i := bytes.IndexByte(l.buf, '\n')
-		if i < 0 {
-			break
-		}
-		l.t.Log(l.prefix + strings.TrimRight(string(l.buf[:i]), "\r"))
-		l.buf = l.buf[i+1:]
-	}
-	return len(p), nil
-}
-
-// Flush logs a last line without a newline.
-func (l *lineLogger) Flush() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.buf) > 0 {
-		l.t.Log(l.prefix + string(l.buf))
-		l.buf = nil
 	}
 }

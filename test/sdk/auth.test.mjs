@@ -373,7 +373,7 @@ describe('logout', () => {
     const u = await newUser('logout-evil');
     const res = await signIn(u);
     const sid = decodeJwt(res.accessToken).claims.sid;
-    for (const returnTo of ['https://evil.example/', `${RETURN_TO}.evil.example`, '//evil.example', `${RETURN_TO}/../x`, `${RETURN_TO}/`]) {
+    for (const returnTo of ['https://evil.example/', `${RETURN_TO}.evil.example`, '//evil.example', `${RETURN_TO}/../x`, `${RETURN_TO}/x`, `${RETURN_TO}:8443/`]) {
       const out = await raw('GET', `/user_management/sessions/logout?session_id=${sid}&return_to=${encodeURIComponent(returnTo)}`,
         { key: null, redirect: 'manual' });
       assert.equal(out.status, 422, `${returnTo}: ${out.text}`);

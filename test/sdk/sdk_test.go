@@ -306,7 +306,7 @@ func runSuite(t *testing.T, env []string, prod production, s suite) {
 	srv := startServer(t, env)
 	defer func() {
 		if t.Failed() {
-			t.Logf("--- keyway serve output (last %d lines) ---\n%s", serverLogLines, tail(srv.Output(), serverLogLines))
+			t.Logf("--- keyway serve output (last %d lines) ---\n%s", serverLogLines, peers.Tail(srv.Output(), serverLogLines))
 		}
 	}()
 
@@ -340,7 +340,7 @@ func runSuite(t *testing.T, env []string, prod production, s suite) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
-	lw := &lineLogger{t: t, prefix: "node: "}
+	lw := &peers.LineLogger{T: t, Prefix: "node: "}
 	cmd.Stdout, cmd.Stderr = lw, lw
 	start := time.Now()
 	err := cmd.Run()
@@ -359,45 +359,3 @@ func runSuite(t *testing.T, env []string, prod production, s suite) {
 
 // serverLogLines is how much of the server's log a failed test shows.
 const serverLogLines = 60
-
-// tail returns the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// lineLogger writes each complete line to t.Log as it arrives.
-type lineLogger struct {
-	t      *testing.T
-	prefix string
-	mu     sync.Mutex
-	buf    []byte
-}
-
-func (l *lineLogger) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf = append(l.buf, p...)
-	for {
-		i := bytes.IndexByte(l.buf, '\n')
-		if i < 0 {
-			break
-		}
-		l.t.Log(l.prefix + strings.TrimRight(string(l.buf[:i]), "\r"))
-		l.buf = l.buf[i+1:]
-	}
-	return len(p), nil
-}
-
-// Flush logs a last line without a newline.
-func (l *lineLogger) Flush() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.buf) > 0 {
-		l.t.Log(l.prefix + string(l.buf))
-		l.buf = nil
-	}
-}
