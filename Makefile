@@ -39,8 +39,11 @@ test: peers lint cfn-lint localstack-check lambda
 
 # Benchmarks: store append/load per operation, HTTP user throughput on the
 # server, membership listing cost per call, password sign-in throughput
-# against the argon2id limit, refresh and Magic Auth latency with requests
-# per call, and the Lambda cold start and binary size under aws-lambda-rie.
+# against the argon2id limit, refresh, Magic Auth and a returning browser's
+# hosted sign-in (authorize from the hosted session + code exchange) with
+# requests per call, and the Lambda cold start and binary size under
+# aws-lambda-rie. The hosted pages' weight comes from test/browser
+# (test/browser/artifacts/page-weight.json).
 bench: peers
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2000x ./events/memstore/ ./infra/bolt/
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 300x ./infra/dynamo/
