@@ -325,6 +325,11 @@ func TestSignOut(t *testing.T) { runNode(t, "signout.test.mjs") }
 // g. Unregistered redirect_uri, forged CSRF token, open redirect via logout.
 func TestRefusals(t *testing.T) { runNode(t, "refusals.test.mjs") }
 
+// TestPages covers choosing an organization, the SSO-required page, a
+// provider that is not configured, a 320-pixel screen, and a keyboard-only
+// sign-in.
+func TestPages(t *testing.T) { runNode(t, "pages.test.mjs") }
+
 // The example app's own session handling: refresh, a bad cookie, sign-out
 // of a session made through the API (no hosted pages needed).
 func TestExampleSession(t *testing.T) { runNode(t, "example_session.test.mjs") }
