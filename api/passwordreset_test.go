@@ -117,7 +117,8 @@ func TestPasswordReset(t *testing.T) {
 		link.Kind != "password_reset" || link.Expires != time.Hour || link.Environment != f.stagingEnv {
 		t.Fatalf("token %q, response %v, link %+v", token, r, link)
 	}
-	if got := f.newEvents(before); strings.Join(got, ",") != "password_reset.created" {
+	// One attempt on the address's send limit, then the reset.
+	if got := f.newEvents(before); strings.Join(got, ",") != "throttle.attempted,password_reset.created" {
 		t.Fatalf("events of the create: %v", got)
 	}
 
@@ -343,4 +344,24 @@ func TestPasswordResetMailFailure(t *testing.T) {
 	if again.header.Get("Idempotent-Replayed") != "" || again.body["password_reset_token"] == res.body["password_reset_token"] {
 		t.Fatalf("replayed a reset token: %s", again.raw)
 	}
+}
+
+// Reset links are limited to 10 per address in 10 minutes, so that the
+// public forgot-password page cannot flood a mailbox; other addresses are
+// not affected, and the window moves on.
+func TestPasswordResetSendLimit(t *testing.T) {
+	f, m := newResetFixture(t)
+	f.newUser("alice@example.com")
+	f.newUser("bob@example.com")
+	for range 10 {
+		f.createReset(m, "alice@example.com")
+	}
+	sent := len(m.sentLinks())
+	res := f.rejected(f.staging, "POST", "/user_management/password_reset", obj{"email": "alice@example.com"}, 429, "too_many_requests")
+	if res.header.Get("Retry-After") == "" || len(m.sentLinks()) != sent {
+		t.Fatalf("limited reset = %d %s, %d links mailed", res.status, res.raw, len(m.sentLinks())-sent)
+	}
+	f.createReset(m, "bob@example.com")
+	f.clock.Advance(10*time.Minute + time.Second)
+	f.createReset(m, "alice@example.com")
 }

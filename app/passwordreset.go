@@ -13,6 +13,7 @@ import (
 	"github.com/keywayhq/keyway/domain/password"
 	"github.com/keywayhq/keyway/domain/passwordreset"
 	"github.com/keywayhq/keyway/domain/session"
+	"github.com/keywayhq/keyway/domain/throttle"
 	"github.com/keywayhq/keyway/domain/user"
 	"github.com/keywayhq/keyway/events"
 )
@@ -27,6 +28,10 @@ const (
 // resetTokenGrace keeps a token's item past the reset's expiry, so that a
 // late confirm is told the token expired rather than that it is unknown.
 const resetTokenGrace = passwordreset.Lifetime * 24
+
+// resetSendPolicy limits reset links per address, as magicauth.SendLimit
+// does codes.
+var resetSendPolicy = throttle.Policy{Limit: 10, Window: 10 * time.Minute}
 
 // DefaultPasswordResetURL is where reset links lead unless KEYWAY_RESET_URL says otherwise.
 const DefaultPasswordResetURL = "http://localhost:3000/reset-password"
@@ -109,6 +114,13 @@ func (a *App) CreatePasswordReset(ctx context.Context, m Meta, email string) (Pa
 	}
 	if !st.Exists {
 		return PasswordResetView{}, domain.NotFoundf("entity_not_found", "User not found: '%s'.", addr)
+	}
+	// The hosted "forgot password" page is public: at most so many links
+	// per address and window, so that nobody can flood a mailbox.
+	limit := throttleKey{throttleID("password_reset", addr), resetSendPolicy}
+	at := a.now()
+	if err := a.throttle(ctx, m, []throttleKey{limit}, func(k throttleKey) any { return throttle.Reserve{Policy: k.policy, At: at} }); err != nil {
+		return PasswordResetView{}, err
 	}
 	token, err := randomToken(a.rand, 32)
 	if err != nil {

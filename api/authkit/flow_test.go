@@ -340,6 +340,17 @@ func TestPasswordReset(t *testing.T) {
 	}
 	b2 := k.browser()
 	codeFrom(t, b2.submit(b2.methodsFor("lin@example.com"), "/authkit/password", url.Values{"password": {newPassword}}, "Sign in"))
+
+	// Past the send limit the page answers the same, and mails nothing more:
+	// a "too many" would tell that the account exists.
+	for i := range 12 {
+		if r := b.submit(p, "/authkit/forgot-password", url.Values{"email": {"lin@example.com"}}, "Send reset link"); r.status != http.StatusOK || r.h1() != "Check your email" {
+			t.Fatalf("request %d: %d %q", i, r.status, r.h1())
+		}
+	}
+	if n := len(k.mail.links); n != 10 {
+		t.Fatalf("%d reset links mailed in 10 minutes, want 10", n)
+	}
 }
 
 // linkHref is the href of the link named name.

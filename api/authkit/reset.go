@@ -37,13 +37,10 @@ func (h *Handler) forgot(c *call) {
 			v.fail(msgBadEmail, "email")
 			c.render(http.StatusBadRequest, "forgot-password", v)
 			return
-		case domain.TooManyRequests:
-			v.fail(msgTooMany)
-			c.render(http.StatusTooManyRequests, "forgot-password", v)
-			return
 		case domain.NotFound: // answered like a sent link
 		default:
-			// A failed delivery would tell that the account exists.
+			// Only an existing account can hit the send limit or fail
+			// delivery: saying so would tell that it exists.
 			c.log.Warn("authkit: password reset link not sent", "code", de.Code)
 		}
 	} else if err != nil {
