@@ -158,24 +158,51 @@ func (a *App) issueCode(ctx context.Context, m Meta, kind, collection, email, us
 // at the code stream's expected version before the answer, so parallel
 // guesses cannot pass the limit.
 func (a *App) attemptCode(ctx context.Context, m Meta, kind, email, code string) error {
+	_, err := a.useCode(ctx, m, kind, email, code)
+	return err
+}
+
+// useCode is attemptCode that also returns the code it used.
+func (a *App) useCode(ctx context.Context, m Meta, kind, email, code string) (magicauth.Code, error) {
 	stream := codeStream(kind, email)
 	hash, err := a.hashCode(stream, code)
 	if err != nil {
-		return err
+		return magicauth.Code{}, err
 	}
 	var refused error
+	var used magicauth.Code
 	if _, err := execute(ctx, a, m, func() (write, struct{}, error) {
 		refused = nil
-		w, _, err := codeKind().change(ctx, a, m.Env, stream, magicauth.Attempt{Hash: hash, At: a.now()}, nil)
+		w, after, err := codeKind().change(ctx, a, m.Env, stream, magicauth.Attempt{Hash: hash, At: a.now()}, nil)
 		if err != nil && len(w.streams) > 0 && len(w.streams[0].events) > 0 {
 			refused = err // count the wrong try, then answer
 			return w, struct{}{}, nil
 		}
+		if err == nil && after.Current != nil {
+			used = *after.Current
+		}
 		return w, struct{}{}, err
 	}, nil); err != nil {
+		return magicauth.Code{}, err
+	}
+	return used, refused
+}
+
+// SendSignInCode mails a Magic Auth code for the hosted pages' "Email me a
+// code". Unlike CreateMagicAuth it creates no user: the code proves the
+// mailbox first, and AuthenticateMagicAuth creates the user then, so a
+// public page cannot be used to make accounts for other people's emails.
+func (a *App) SendSignInCode(ctx context.Context, m Meta, email string) error {
+	addr, err := user.NormalizeEmail("email", email)
+	if err != nil {
 		return err
 	}
-	return refused
+	st, err := a.userByEmail(ctx, m.Env, addr)
+	if err != nil {
+		return err
+	}
+	_, _, err = a.issueCode(ctx, m, "magic_auth", magicAuthCollection, addr, st.ID)
+	return err
 }
 
 // userOrNew returns the user with the email, creating it if there is none.
@@ -218,15 +245,9 @@ func (a *App) authenticateMagicAuth(ctx context.Context, m Meta, email, code str
 	if err != nil {
 		return AuthResult{}, domain.Errorf(domain.BadRequest, "invalid_one_time_code", "The code is invalid.")
 	}
-	if err := a.attemptCode(ctx, m, "magic_auth", addr, code); err != nil {
-		return AuthResult{}, err
-	}
-	st, err := a.userByEmail(ctx, m.Env, addr)
+	used, err := a.useCode(ctx, m, "magic_auth", addr, code)
 	if err != nil {
 		return AuthResult{}, err
-	}
-	if !st.Exists {
-		return AuthResult{}, domain.Errorf(domain.BadRequest, "invalid_one_time_code", "The code is invalid.")
 	}
 	policy, err := a.AuthPolicyFor(ctx, m.Env, addr)
 	if err != nil {
@@ -235,7 +256,20 @@ func (a *App) authenticateMagicAuth(ctx context.Context, m Meta, email, code str
 	if policy.SSORequired {
 		return AuthResult{}, errSSORequired(addr, policy.ConnectionIDs)
 	}
+	st, err := a.userByEmail(ctx, m.Env, addr)
+	if err != nil {
+		return AuthResult{}, err
+	}
 	u := st.User
+	switch {
+	case st.Exists:
+	case used.UserID == "": // a sign-in code for a new email: the user starts now
+		if u, err = a.userOrNew(ctx, m, addr); err != nil {
+			return AuthResult{}, err
+		}
+	default: // the code's user was deleted since
+		return AuthResult{}, domain.Errorf(domain.BadRequest, "invalid_one_time_code", "The code is invalid.")
+	}
 	if !u.EmailVerified { // the code proves the mailbox
 		verified := true
 		if u, err = a.UpdateUser(ctx, m, u.ID, UpdateUserInput{EmailVerified: &verified}); err != nil {

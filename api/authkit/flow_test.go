@@ -157,8 +157,16 @@ func TestMagicAuth(t *testing.T) {
 	if p.h1() != "Check your email" || !strings.Contains(p.body, "We sent a new code.") {
 		t.Fatalf("resend: %d %s", p.status, p.body)
 	}
+	// Sending codes to a new email makes no user: the code must prove the mailbox first.
+	if users, err := k.app.ListUsers(context.Background(), k.env, app.ListUsersInput{Email: "new@example.com", Page: app.PageParams{Limit: 10}}); err != nil || len(users.Data) != 0 {
+		t.Fatalf("a code sent to a new email created %v (%v)", users.Data, err)
+	}
 	code = k.mail.lastCode(t)
 	codeFrom(t, b.submit(p, "/authkit/magic-auth/verify", url.Values{"code": {code[:3] + " " + code[3:]}}, "Continue"))
+	users, err := k.app.ListUsers(context.Background(), k.env, app.ListUsersInput{Email: "new@example.com", Page: app.PageParams{Limit: 10}})
+	if err != nil || len(users.Data) != 1 || !users.Data[0].EmailVerified {
+		t.Fatalf("after the code: %+v %v", users.Data, err)
+	}
 }
 
 func TestMagicAuthCodeExpired(t *testing.T) {

@@ -218,7 +218,7 @@ func (h *Handler) sendCode(c *call) {
 		return
 	}
 	resend := c.form.Get("resend") != ""
-	if _, err := h.app.CreateMagicAuth(c.ctx, c.meta(), st.Email); err != nil {
+	if err := h.app.SendSignInCode(c.ctx, c.meta(), st.Email); err != nil {
 		de, ok := domain.As(err)
 		if !ok {
 			c.internal(err)
