@@ -69,7 +69,7 @@ func (c *call) csrfToken() string {
 			b := make([]byte, 32)
 			rand.Read(b)
 			c.csrfValue = base64.RawURLEncoding.EncodeToString(b)
-			http.SetCookie(c.w, cookie(c.r, csrfCookie, c.csrfValue, "/authkit", 0))
+			http.SetCookie(c.w, cookie(c.r, csrfCookie, c.csrfValue, "/", 0))
 		}
 	}
 	return csrfMAC(c.keys.csrf, c.csrfValue)

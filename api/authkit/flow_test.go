@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -277,6 +278,11 @@ func TestChooseOrganization(t *testing.T) {
 	p = b.get(k.authorizeURL())
 	if p.status != http.StatusOK || p.h1() != "Choose an organization" {
 		t.Fatalf("silent authorize with two organizations: %d %q", p.status, p.h1())
+	}
+	// The browser's CSRF cookie reaches the authorize URL too: no new one
+	// replaces it, so forms open in other tabs stay valid.
+	if sc := p.header.Values("Set-Cookie"); slices.ContainsFunc(sc, func(c string) bool { return strings.HasPrefix(c, csrfCookie+"=") }) {
+		t.Fatalf("the authorize page set a new CSRF cookie: %v", sc)
 	}
 	codeFrom(t, b.submit(p, "/authkit/organization", nil, "Acme"))
 }

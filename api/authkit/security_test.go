@@ -170,7 +170,7 @@ func TestCookieFlags(t *testing.T) {
 		}
 		p := b.methodsFor("flags@example.com")
 		csrf := b.cookies[csrfCookie]
-		if csrf == nil || !csrf.HttpOnly || csrf.SameSite != http.SameSiteLaxMode || csrf.Path != "/authkit" || csrf.Secure != https {
+		if csrf == nil || !csrf.HttpOnly || csrf.SameSite != http.SameSiteLaxMode || csrf.Path != "/" || csrf.Secure != https {
 			t.Errorf("https=%v: csrf cookie %+v", https, csrf)
 		}
 		b.header.Set("Origin", map[bool]string{false: "http://example.com", true: "https://example.com"}[https])
