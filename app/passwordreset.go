@@ -73,9 +73,12 @@ func projectPasswordReset(s passwordreset.State) []events.Item {
 // passwordResetURL is the reset page the link leads to, with the token:
 // KEYWAY_RESET_URL if set; else the hosted reset page when the server
 // knows its public URL; else DefaultPasswordResetURL.
-func (a *App) passwordResetURL(ctx context.Context, env, token string) string {
+func (a *App) passwordResetURL(ctx context.Context, env, token string, params url.Values) string {
 	base := strings.TrimSpace(os.Getenv("KEYWAY_RESET_URL"))
 	extra := url.Values{}
+	for k, v := range params {
+		extra[k] = v
+	}
 	if base == "" && a.publicURL != "" {
 		if e, err := a.environment(ctx, env); err == nil {
 			base = strings.TrimSuffix(a.publicURL, "/") + "/authkit/reset-password"
@@ -101,6 +104,13 @@ func (a *App) passwordResetURL(ctx context.Context, env, token string) string {
 // CreatePasswordReset mails a reset link to the user with the email. The
 // token (32 random bytes) is kept only as its SHA-256 hash.
 func (a *App) CreatePasswordReset(ctx context.Context, m Meta, email string) (PasswordResetView, error) {
+	return a.RequestPasswordReset(ctx, m, email, nil)
+}
+
+// RequestPasswordReset is CreatePasswordReset with more query parameters
+// on the mailed link: the hosted pages add their sign-in flow, so that the
+// reset page can lead back into it.
+func (a *App) RequestPasswordReset(ctx context.Context, m Meta, email string, params url.Values) (PasswordResetView, error) {
 	if a.mailer == nil {
 		return PasswordResetView{}, errors.New("app: no mailer configured")
 	}
@@ -135,7 +145,7 @@ func (a *App) CreatePasswordReset(ctx context.Context, m Meta, email string) (Pa
 	}, nil); err != nil {
 		return PasswordResetView{}, err
 	}
-	link := a.passwordResetURL(ctx, m.Env, token)
+	link := a.passwordResetURL(ctx, m.Env, token, params)
 	if err := a.mailer.SendLink(ctx, LinkMessage{Environment: m.Env, Kind: passwordreset.Aggregate, To: addr, URL: link, Expires: passwordreset.Lifetime}); err != nil {
 		_, werr := execute(ctx, a, m, func() (write, struct{}, error) {
 			w, _, err := passwordResetKind().change(ctx, a, m.Env, r.ID, passwordreset.Withdraw{At: a.now()}, nil)

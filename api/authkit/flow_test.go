@@ -343,8 +343,16 @@ func TestPasswordReset(t *testing.T) {
 		t.Fatalf("weak password: %d %q", weak.status, weak.alert())
 	}
 	const newPassword = "an entirely different passphrase"
-	if d := b.submit(weak, "/authkit/reset-password", url.Values{"password": {newPassword}}, "Reset password"); d.h1() != "Password changed" {
+	if link.Query().Get("flow") == "" {
+		t.Fatalf("the reset link does not carry the sign-in flow: %v", link)
+	}
+	d := b.submit(weak, "/authkit/reset-password", url.Values{"password": {newPassword}}, "Reset password")
+	if d.h1() != "Password changed" {
 		t.Fatalf("reset: %d %s", d.status, d.body)
+	}
+	// The page leads back into the sign-in the reset was asked from.
+	if again := b.get(linkHref(t, d, "Sign in with your new password")); again.h1() != "Sign in" || again.input("Email") == nil {
+		t.Fatalf("back to sign in: %d %s", again.status, again.body)
 	}
 	if d := b.submit(weak, "/authkit/reset-password", url.Values{"password": {newPassword + "!"}}, "Reset password"); d.status != http.StatusBadRequest || d.h1() != "Something went wrong" {
 		t.Fatalf("a used link: %d %q", d.status, d.h1())
@@ -354,6 +362,21 @@ func TestPasswordReset(t *testing.T) {
 	}
 	b2 := k.browser()
 	codeFrom(t, b2.submit(b2.methodsFor("lin@example.com"), "/authkit/password", url.Values{"password": {newPassword}}, "Sign in"))
+
+	// A link whose flow is forged, or from another environment, works
+	// but offers no way back.
+	if _, err := k.app.CreatePasswordReset(context.Background(), k.meta(), "lin@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := url.Parse(k.mail.lastLink(t))
+	q := plain.Query()
+	q.Set("flow", "forged")
+	plain.RawQuery = q.Encode()
+	r = b.get(plain.RequestURI())
+	d = b.submit(r, "/authkit/reset-password", url.Values{"password": {newPassword + " again"}}, "Reset password")
+	if d.h1() != "Password changed" || contains(d.names("a"), "Sign in with your new password") {
+		t.Fatalf("reset with a forged flow: %d %s", d.status, d.body)
+	}
 
 	// Past the send limit the page answers the same, and mails nothing more:
 	// a "too many" would tell that the account exists.

@@ -2,8 +2,10 @@ package authkit
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
+	"github.com/keywayhq/keyway/app"
 	"github.com/keywayhq/keyway/domain"
 )
 
@@ -30,7 +32,8 @@ func (h *Handler) forgot(c *call) {
 		c.render(http.StatusBadRequest, "forgot-password", v)
 		return
 	}
-	_, err := h.app.CreatePasswordReset(c.ctx, c.meta(), v.Email)
+	// The link carries the flow, so that the reset page can lead back to it.
+	_, err := h.app.RequestPasswordReset(c.ctx, c.meta(), v.Email, url.Values{"flow": {c.flowToken}})
 	if de, ok := domain.As(err); ok {
 		switch de.Kind {
 		case domain.Invalid:
@@ -69,7 +72,21 @@ func (h *Handler) resetPage(c *call) {
 		c.errorPage(http.StatusBadRequest, msgBadResetLink, false)
 		return
 	}
-	c.resetForm(http.StatusOK, step{Env: env.ID, Token: token}, view{})
+	st := step{Env: env.ID, Token: token}
+	if c.signInAgain(env.ID, q.Get("flow")) != nil {
+		st.Flow = q.Get("flow")
+	}
+	c.resetForm(http.StatusOK, st, view{})
+}
+
+// signInAgain is the link back into the sign-in flow a reset was asked
+// from, while that flow is still valid and of the same environment.
+func (c *call) signInAgain(env, flow string) *link {
+	var req app.AuthorizeRequest
+	if flow == "" || c.keys.seal.open("flow", flow, &req) != nil || req.Env != env {
+		return nil
+	}
+	return &link{Href: "/authkit/sign-in?" + url.Values{"flow": {flow}}.Encode(), Text: "Sign in with your new password"}
 }
 
 func (c *call) resetForm(status int, st step, v view) {
@@ -99,7 +116,7 @@ func (h *Handler) reset(c *call) {
 	}
 	_, err := h.app.ConfirmPasswordReset(c.ctx, c.meta(), st.Token, pw)
 	if err == nil {
-		c.render(http.StatusOK, "done", view{Title: "Password changed"})
+		c.render(http.StatusOK, "done", view{Title: "Password changed", Back: c.signInAgain(st.Env, st.Flow)})
 		return
 	}
 	de, ok := domain.As(err)

@@ -20,9 +20,11 @@ type step struct {
 	MagicAuth bool   `json:"magic_auth,omitempty"`
 	Pending   string `json:"pending,omitempty"` // pending_authentication_token
 	Orgs      []org  `json:"orgs,omitempty"`
-	// The reset page, which has no flow, keeps its environment and token.
+	// The reset page, which has no flow, keeps its environment and token,
+	// and the sealed flow the reset was asked from, if the link had one.
 	Env   string `json:"env,omitempty"`
 	Token string `json:"token,omitempty"`
+	Flow  string `json:"flow,omitempty"`
 }
 
 type org struct {
