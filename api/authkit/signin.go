@@ -275,6 +275,14 @@ func (c *call) codeEntry(status int, st step, v view, title, page string) {
 
 // checkCode signs in with a Magic Auth code.
 func (h *Handler) checkCode(c *call) {
+	c.submitCode(c.codePage, func(st step, code string) (app.AuthResult, error) {
+		return h.app.AuthenticateMagicAuth(c.ctx, c.meta(), st.Email, code, c.client())
+	})
+}
+
+// submitCode reads a mailed code from the form and signs in with grant;
+// a missing or refused code shows page again with the error.
+func (c *call) submitCode(page func(int, step, view), grant func(step, string) (app.AuthResult, error)) {
 	st, ok := c.openStep()
 	if !ok {
 		return
@@ -282,14 +290,14 @@ func (h *Handler) checkCode(c *call) {
 	retry := func(status int, msg string) {
 		var v view
 		v.fail(msg, "code")
-		c.codePage(status, st, v)
+		page(status, st, v)
 	}
 	code := cleanCode(c.form.Get("code"))
 	if code == "" {
 		retry(http.StatusBadRequest, "Enter the code from the email.")
 		return
 	}
-	res, err := h.app.AuthenticateMagicAuth(c.ctx, c.meta(), st.Email, code, c.client())
+	res, err := grant(st, code)
 	c.finish(res, err, st.Email, retry)
 }
 
@@ -305,22 +313,9 @@ func cleanCode(s string) string {
 
 // verifyEmail completes email verification with the mailed code.
 func (h *Handler) verifyEmail(c *call) {
-	st, ok := c.openStep()
-	if !ok {
-		return
-	}
-	retry := func(status int, msg string) {
-		var v view
-		v.fail(msg, "code")
-		c.verifyPage(status, st, v)
-	}
-	code := cleanCode(c.form.Get("code"))
-	if code == "" {
-		retry(http.StatusBadRequest, "Enter the code from the email.")
-		return
-	}
-	res, err := h.app.AuthenticateEmailVerification(c.ctx, c.meta(), code, st.Pending, c.client())
-	c.finish(res, err, st.Email, retry)
+	c.submitCode(c.verifyPage, func(st step, code string) (app.AuthResult, error) {
+		return h.app.AuthenticateEmailVerification(c.ctx, c.meta(), code, st.Pending, c.client())
+	})
 }
 
 // resendVerification mails a new verification code ("Resend code").
