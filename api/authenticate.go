@@ -195,8 +195,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: authkit.SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: isHTTPS(r)})
+	authkit.ClearSessionCookie(w, r)
 	if target == "" {
 		writeJSON(w, http.StatusOK, map[string]string{"message": "Signed out."})
 		return
@@ -216,10 +215,4 @@ func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
-}
-
-// isHTTPS reports whether the browser reached Keyway over HTTPS, directly
-// or through API Gateway or another proxy.
-func isHTTPS(r *http.Request) bool {
-	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }

@@ -174,8 +174,6 @@ func browserKind() kind[browsersession.State] {
 	return kind[browsersession.State]{browsersession.Aggregate, browsersession.Evolve, browsersession.Decide, nil, projectBrowserSession}
 }
 
-func browserID(token string) string { return hashToken(token)[:40] }
-
 // grantCode ends a hosted sign-in: it issues an authorization code for
 // the authorize request, and starts a hosted session unless the sign-in
 // came from one, in the same append.
@@ -197,11 +195,11 @@ func (a *App) grantCode(ctx context.Context, m Meta, u user.User, orgID *string,
 		ExpiresAt: now.Add(authcode.Lifetime), CreatedAt: now}
 	m.Idempotency = nil
 	_, err = execute(ctx, a, m, func() (write, struct{}, error) {
-		w, _, err := authcodeKind().apply(browserID(code), authcode.State{}, 0, authcode.Issue{Grant: g})
+		w, _, err := authcodeKind().apply(tokenStreamID(code), authcode.State{}, 0, authcode.Issue{Grant: g})
 		if err != nil || browser == "" {
 			return w, struct{}{}, err
 		}
-		id := browserID(browser)
+		id := tokenStreamID(browser)
 		bs := browsersession.Session{ID: id, UserID: u.ID, Method: method, AuthMethod: authMethod,
 			ExpiresAt: now.Add(a.sessions.BrowserLifetime), CreatedAt: now}
 		bw, _, err := browserKind().apply(id, browsersession.State{}, 0, browsersession.Start{Session: bs})
@@ -225,7 +223,7 @@ func (a *App) Authorize(ctx context.Context, m Meta, req AuthorizeRequest, token
 	if token == "" || len(token) > 200 {
 		return AuthResult{}, errLoginRequired
 	}
-	st, _, err := browserKind().load(ctx, a, m.Env, browserID(token))
+	st, _, err := browserKind().load(ctx, a, m.Env, tokenStreamID(token))
 	if err != nil {
 		return AuthResult{}, err
 	}
@@ -254,11 +252,11 @@ func (a *App) EndBrowserSession(ctx context.Context, env, token string) error {
 	}
 	m := Meta{Env: env, Actor: "logout"}
 	_, err := execute(ctx, a, m, func() (write, struct{}, error) {
-		st, v, err := browserKind().load(ctx, a, env, browserID(token))
+		st, v, err := browserKind().load(ctx, a, env, tokenStreamID(token))
 		if err != nil || !st.Exists {
 			return write{}, struct{}{}, err
 		}
-		w, _, err := browserKind().apply(browserID(token), st, v, browsersession.End{Reason: "signed_out", At: a.now()})
+		w, _, err := browserKind().apply(tokenStreamID(token), st, v, browsersession.End{Reason: "signed_out", At: a.now()})
 		return w, struct{}{}, err
 	}, nil)
 	return err
@@ -306,7 +304,7 @@ func (a *App) ExchangeCode(ctx context.Context, m Meta, p Principal, in CodeExch
 	if err != nil {
 		return AuthResult{}, err
 	}
-	id := browserID(in.Code)
+	id := tokenStreamID(in.Code)
 	m.Idempotency = nil
 	var refused error
 	var s session.Session

@@ -125,6 +125,11 @@ func hashToken(t string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// tokenStreamID names the stream of an opaque single-use token (a pending
+// authentication, an authorization code, a hosted session) by its hash,
+// so the token itself is never stored.
+func tokenStreamID(token string) string { return hashToken(token)[:40] }
+
 func projectSession(s session.State) []events.Item {
 	if !s.Exists {
 		return nil

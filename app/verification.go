@@ -90,7 +90,7 @@ func (a *App) startPending(ctx context.Context, m Meta, p pending.Auth) (string,
 		return "", err
 	}
 	p.ExpiresAt = a.now().Add(pending.Lifetime)
-	id := hashToken(token)[:40]
+	id := tokenStreamID(token)
 	m.Idempotency = nil
 	_, err = execute(ctx, a, m, func() (write, struct{}, error) {
 		w, _, err := pendingKind().change(ctx, a, m.Env, id, pending.Start{Auth: p}, nil)
@@ -104,7 +104,7 @@ func (a *App) usePending(ctx context.Context, m Meta, token, step string, check 
 	if token == "" || len(token) > 200 {
 		return pending.Auth{}, pending.ErrInvalid()
 	}
-	id := hashToken(token)[:40]
+	id := tokenStreamID(token)
 	m.Idempotency = nil
 	return execute(ctx, a, m, func() (write, pending.Auth, error) {
 		st, v, err := pendingKind().load(ctx, a, m.Env, id)
@@ -150,7 +150,7 @@ func (a *App) ResendPendingVerification(ctx context.Context, m Meta, token strin
 	if token == "" || len(token) > 200 {
 		return pending.ErrInvalid()
 	}
-	st, _, err := pendingKind().load(ctx, a, m.Env, hashToken(token)[:40])
+	st, _, err := pendingKind().load(ctx, a, m.Env, tokenStreamID(token))
 	if err != nil {
 		return err
 	}

@@ -275,8 +275,11 @@ func (c *call) setSession(token string) {
 	}
 }
 
-func (c *call) clearSession() {
-	http.SetCookie(c.w, cookie(c.r, SessionCookie, "", "/", -1))
+func (c *call) clearSession() { ClearSessionCookie(c.w, c.r) }
+
+// ClearSessionCookie deletes the hosted session's cookie (sign-out).
+func ClearSessionCookie(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, cookie(r, SessionCookie, "", "/", -1))
 }
 
 // internal logs an unexpected error and shows the 500 page with the request id.

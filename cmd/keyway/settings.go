@@ -30,8 +30,8 @@ func settingsCommand(ctx context.Context, s boot.Settings, args []string, out io
 	fs := flag.NewFlagSet("settings", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var p app.SettingsPatch
-	fs.Func("redirect-uris", "comma-separated redirect URIs", func(v string) error { p.RedirectURIs = ptr(splitList(v)); return nil })
-	fs.Func("logout-urls", "comma-separated logout return_to URLs", func(v string) error { p.LogoutURLs = ptr(splitList(v)); return nil })
+	fs.Func("redirect-uris", "comma-separated redirect URIs", func(v string) error { p.RedirectURIs = ptr(boot.SplitList(v)); return nil })
+	fs.Func("logout-urls", "comma-separated logout return_to URLs", func(v string) error { p.LogoutURLs = ptr(boot.SplitList(v)); return nil })
 	fs.Func("app-name", "the app name the hosted pages show", func(v string) error { p.AppName = &v; return nil })
 	fs.Func("logo-url", "the logo the hosted pages show", func(v string) error { p.LogoURL = &v; return nil })
 	fs.Func("primary-color", "the colour of buttons, #rrggbb", func(v string) error { p.PrimaryColor = &v; return nil })
@@ -112,16 +112,6 @@ func printSettings(out io.Writer, env environment.Environment, set environment.S
 	}
 	_, err = fmt.Fprintln(out, string(b))
 	return err
-}
-
-func splitList(v string) []string {
-	list := []string{}
-	for _, u := range strings.Split(v, ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			list = append(list, u)
-		}
-	}
-	return list
 }
 
 func ptr[T any](v T) *T { return &v }

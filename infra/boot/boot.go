@@ -88,13 +88,18 @@ func urlList(name string, def []string) ([]string, bool) {
 	if v == "" {
 		return def, false
 	}
+	return SplitList(v), true
+}
+
+// SplitList splits a comma-separated list, trimming and dropping empty items.
+func SplitList(v string) []string {
 	list := []string{}
 	for _, u := range strings.Split(v, ",") {
 		if u = strings.TrimSpace(u); u != "" {
 			list = append(list, u)
 		}
 	}
-	return list, true
+	return list
 }
 
 func getenv(name, def string) string {
