@@ -240,3 +240,31 @@ func load(b *testing.B, key string, want int, next func() *http.Request) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 }
+
+// keyway settings and keyway redirect-uris change what the API shows, and
+// refuse a bad URL without changing anything.
+func TestSettingsCommands(t *testing.T) {
+	data := "KEYWAY_DATA_DIR=" + t.TempDir()
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command(keywayBin, args...)
+		cmd.Env = append(os.Environ(), data, "KEYWAY_LOG_LEVEL=warn")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run("env", "create", "staging"); err != nil {
+		t.Fatalf("env create: %v\n%s", err, out)
+	}
+	out, err := run("settings", "staging", "-redirect-uris", "https://a.example/cb, http://localhost:3000/callback", "-app-name", "Acme", "-primary-color", "#4F46E5")
+	if err != nil || !strings.Contains(out, `"primary_color": "#4f46e5"`) || !strings.Contains(out, `"app_name": "Acme"`) {
+		t.Fatalf("settings: %v\n%s", err, out)
+	}
+	if out, err := run("redirect-uris", "add", "staging", "javascript:alert(1)"); err == nil || !strings.Contains(out, "redirect_uris") {
+		t.Fatalf("a bad URI: %v\n%s", err, out)
+	}
+	if out, err := run("redirect-uris", "remove", "staging", "https://a.example/cb"); err != nil || strings.TrimSpace(out) != "http://localhost:3000/callback" {
+		t.Fatalf("remove: %v\n%s", err, out)
+	}
+	if out, err := run("redirect-uris", "list", "staging"); err != nil || strings.TrimSpace(out) != "http://localhost:3000/callback" {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+}
